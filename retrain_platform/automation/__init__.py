@@ -1,0 +1,1 @@
+"""Automation: the conditions and sensors that run the loop by themselves."""

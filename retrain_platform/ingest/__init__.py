@@ -1,0 +1,1 @@
+"""Ingestion: landed files become raw partitions, then validated features (or quarantined)."""

@@ -1,0 +1,67 @@
+"""The asset and check keys of one model's graph, in one place so nothing spells them by hand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster import AssetCheckKey, AssetKey
+
+
+@dataclass(frozen=True)
+class ModelKeys:
+    """Keys of a model's assets (prefixed by the model name) and of the checks that drive automation."""
+
+    model: str
+
+    def asset(self, name: str) -> AssetKey:
+        """The key of one of this model's assets."""
+        return AssetKey([self.model, name])
+
+    @property
+    def raw_batch(self) -> AssetKey:
+        return self.asset("raw_batch")
+
+    @property
+    def features(self) -> AssetKey:
+        return self.asset("features")
+
+    @property
+    def drift_report(self) -> AssetKey:
+        return self.asset("drift_report")
+
+    @property
+    def champion_performance(self) -> AssetKey:
+        return self.asset("champion_performance")
+
+    @property
+    def candidate_model(self) -> AssetKey:
+        return self.asset("candidate_model")
+
+    @property
+    def production_model(self) -> AssetKey:
+        return self.asset("production_model")
+
+    @property
+    def schema_check(self) -> AssetCheckKey:
+        """Blocking: the partition matches the spec's schema (else it is quarantined)."""
+        return AssetCheckKey(self.features, "schema")
+
+    @property
+    def volume_check(self) -> AssetCheckKey:
+        """Fails (warning) when enough new valid rows have landed to (re)train."""
+        return AssetCheckKey(self.features, "training_volume")
+
+    @property
+    def drift_check(self) -> AssetCheckKey:
+        """Fails (warning) when the drifted share of columns reaches the spec's threshold."""
+        return AssetCheckKey(self.drift_report, "drift")
+
+    @property
+    def performance_check(self) -> AssetCheckKey:
+        """Fails (warning) when the champion's metric on a new partition is worse than the floor."""
+        return AssetCheckKey(self.champion_performance, "performance_floor")
+
+    @property
+    def age_check(self) -> AssetCheckKey:
+        """Fails (warning) when the champion's training data is older than the spec's maximum model age."""
+        return AssetCheckKey(self.champion_performance, "champion_age")

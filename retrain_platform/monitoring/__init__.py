@@ -1,0 +1,1 @@
+"""Monitoring: drift of new partitions against the champion's reference, and the champion's live performance."""

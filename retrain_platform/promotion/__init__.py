@@ -1,0 +1,1 @@
+"""Promotion: the gate that decides whether a candidate replaces the champion."""

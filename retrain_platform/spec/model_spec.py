@@ -1,0 +1,283 @@
+"""The model spec: everything a user writes to onboard a model, validated by pydantic.
+
+A spec is the only thing a user edits to add a model; the asset graph, the pandera schema, the estimator, the drift
+settings and the automation triggers are all derived from it. Unknown fields are rejected (``extra="forbid"``) so a
+typo such as ``windw_days`` fails loudly instead of silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ColumnType = Literal["float", "int", "bool", "category", "string"]
+NUMERIC_TYPES = frozenset({"float", "int"})
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Strict):
+    """One input column: its type and what values are acceptable.
+
+    ``max_null_fraction`` is the null tolerance: the share of a partition's rows that may be null before the
+    partition is quarantined (0 means the column must always be present).
+    """
+
+    type: ColumnType
+    min: float | None = None
+    max: float | None = None
+    categories: list[Any] | None = None
+    max_null_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnSpec:
+        if (self.min is not None or self.max is not None) and self.type not in NUMERIC_TYPES:
+            raise ValueError(f"min/max only apply to numeric columns (float, int), not {self.type!r}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max}); swap them")
+        if self.categories is not None and len(self.categories) == 0:
+            raise ValueError("categories is empty; list the allowed values or remove the field")
+        return self
+
+    @property
+    def drift_kind(self) -> Literal["numerical", "categorical"]:
+        """How drift detection treats the column: numbers by distribution, the rest by category frequencies."""
+        return "numerical" if self.type in NUMERIC_TYPES and self.categories is None else "categorical"
+
+
+class TargetSpec(ColumnSpec):
+    """The label column. It is validated like a feature but may never be null."""
+
+    name: str
+
+    @field_validator("max_null_fraction")
+    @classmethod
+    def _never_null(cls, value: float) -> float:
+        if value != 0.0:
+            raise ValueError("the target may not be null; remove max_null_fraction from target")
+        return value
+
+
+class LandingSpec(_Strict):
+    """Where a model's daily files land and in which format.
+
+    One file per day, named by its partition date (``2026-01-31.parquet``). ``path`` is relative to
+    ``RETRAIN_HOME`` unless absolute.
+    """
+
+    path: str
+    format: Literal["parquet", "csv"] = "parquet"
+
+    @property
+    def suffix(self) -> str:
+        """The file suffix a landed file must carry."""
+        return "." + self.format
+
+
+class PartitionSpec(_Strict):
+    """Daily partitions starting at ``start_date``; a file dated before it is rejected."""
+
+    start_date: dt.date
+    min_rows: Annotated[int, Field(ge=1)] = 1
+
+
+class EstimatorSpec(_Strict):
+    """A scikit-learn estimator or transformer named by import path, with its constructor parameters."""
+
+    class_: str = Field(alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("class_")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if "." not in value:
+            raise ValueError(
+                f"{value!r} is not an import path; write the full path, e.g. sklearn.linear_model.Ridge"
+            )
+        return value
+
+
+class ModelSection(_Strict):
+    """How the model is built.
+
+    ``preprocessing: auto`` puts an imputer and scaler in front of numeric columns and a one-hot encoder in front
+    of categorical ones, so any estimator works on raw features; ``none`` hands the raw frame to the estimator;
+    a list of steps builds an explicit pipeline (each step an estimator spec) before the estimator.
+    """
+
+    estimator: EstimatorSpec
+    preprocessing: Literal["auto", "none"] | list[EstimatorSpec] = "auto"
+
+
+class TrainingSpec(_Strict):
+    """Which data a candidate is trained on and how much of it is held out for the promotion gate.
+
+    The holdout is the most recent ``holdout_fraction`` of the window's rows (by partition date), so the gate
+    measures what matters after drift: performance on the newest data.
+    """
+
+    window_days: Annotated[int, Field(ge=1, le=3650)] = 28
+    holdout_fraction: Annotated[float, Field(gt=0.0, lt=0.9)] = 0.2
+    min_rows: Annotated[int, Field(ge=10)] = 200
+    random_state: int = 0
+
+
+class MetricSpec(_Strict):
+    """The primary metric: it ranks candidates, gates promotion and defines the performance floor."""
+
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from retrain_platform.promotion.metrics import METRICS
+
+        if value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; choose one of: {', '.join(sorted(METRICS))}")
+        return value
+
+
+class GateSpec(_Strict):
+    """The promotion gate.
+
+    A challenger is promoted only when its holdout metric beats the champion's by at least ``min_improvement``
+    *and* the lower end of the paired-bootstrap confidence interval of the difference is above zero at
+    ``confidence``. The very first model is promoted when its holdout metric clears ``min_score``.
+    """
+
+    min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    min_score: float | None = None
+    seed: int = 0
+
+
+class ColumnDriftSpec(_Strict):
+    """A per-column override of the drift method and/or threshold (defaults follow evidently's choice)."""
+
+    method: str | None = None
+    threshold: float | None = None
+
+    @field_validator("method")
+    @classmethod
+    def _supported(cls, value: str | None) -> str | None:
+        from retrain_platform.drift import SUPPORTED_METHODS
+
+        if value is not None and value not in SUPPORTED_METHODS:
+            raise ValueError(f"unknown drift method {value!r}; choose one of: {', '.join(SUPPORTED_METHODS)}")
+        return value
+
+
+class DriftReportSpec(_Strict):
+    """The evidently HTML report: built from a bounded, reproducible sample so its cost does not grow with data."""
+
+    enabled: bool = True
+    sample_rows: Annotated[int, Field(ge=100)] | None = 5000
+    seed: int = 0
+
+
+class DriftSpec(_Strict):
+    """Drift detection: the drift check fails when the share of drifted columns reaches ``share_threshold``."""
+
+    share_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
+    report: DriftReportSpec = DriftReportSpec()
+
+
+class TriggerSpec(_Strict):
+    """What starts a retrain. Every trigger is optional; each one is a labelled automation condition in Dagster.
+
+    - ``drift``: the drift check newly fails.
+    - ``performance_floor``: the champion's primary metric on a newly labelled partition falls below this value
+      (for error metrics such as rmse, *rises above* it).
+    - ``max_model_age_days``: the champion is older than this (a freshness policy on ``production_model``).
+    - ``new_rows``: this many valid rows have landed since the last training.
+    - ``cron``: a fixed schedule (UTC), e.g. ``"0 3 * * 1"`` for Mondays at 03:00.
+    """
+
+    drift: bool = True
+    performance_floor: float | None = None
+    max_model_age_days: Annotated[float, Field(gt=0)] | None = None
+    new_rows: Annotated[int, Field(ge=1)] | None = None
+    cron: str | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"{value!r} is not a valid cron expression; five fields, e.g. '0 3 * * 1'")
+        return value
+
+
+class ModelSpec(_Strict):
+    """A model onboarded to the platform: data contract, landing, estimator, metric, gate, drift and triggers."""
+
+    name: str
+    description: str | None = None
+    task: Literal["classification", "regression"]
+    target: TargetSpec
+    features: dict[str, ColumnSpec]
+    ignore_extra_columns: bool = False
+    landing: LandingSpec
+    partitions: PartitionSpec
+    model: ModelSection
+    training: TrainingSpec = TrainingSpec()
+    metric: MetricSpec
+    gate: GateSpec = GateSpec()
+    drift: DriftSpec = DriftSpec()
+    triggers: TriggerSpec = TriggerSpec()
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid model name; use lower-case letters, digits and underscores, "
+                "starting with a letter (it becomes a Dagster asset-key prefix and an MLflow model name)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> ModelSpec:
+        if not self.features:
+            raise ValueError("features is empty; list at least one input column")
+        if self.target.name in self.features:
+            raise ValueError(f"the target {self.target.name!r} is also listed as a feature; remove it from features")
+        unknown = sorted(set(self.drift.columns) - set(self.features))
+        if unknown:
+            raise ValueError(
+                f"drift.columns names {unknown}, which are not features; features are: {sorted(self.features)}"
+            )
+        from retrain_platform.promotion.metrics import METRICS
+
+        metric = METRICS[self.metric.name]
+        if metric.task != self.task:
+            valid = sorted(name for name, m in METRICS.items() if m.task == self.task)
+            raise ValueError(f"metric {self.metric.name!r} is for {metric.task}; for {self.task} use one of {valid}")
+        if self.task == "regression" and self.target.type not in NUMERIC_TYPES:
+            raise ValueError(f"a regression target must be float or int, not {self.target.type!r}")
+        return self
+
+    @property
+    def columns(self) -> dict[str, ColumnSpec]:
+        """Every column a landed file must carry: the features followed by the target."""
+        return {**self.features, self.target.name: self.target}
+
+    @property
+    def drift_kinds(self) -> dict[str, Literal["numerical", "categorical"]]:
+        """Each feature's drift kind, as the drift engine expects it."""
+        return {name: column.drift_kind for name, column in self.features.items()}

@@ -1,0 +1,104 @@
+"""The pandera schema a spec implies, and validation results shaped for a Dagster asset check.
+
+Validation is lazy (every problem at once) and never raises for bad data: the caller decides to quarantine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+
+from retrain_platform.spec.model_spec import ColumnSpec, ModelSpec
+
+_DTYPES = {"float": "float64", "int": "Int64", "bool": "boolean", "string": "string", "category": None}
+_EXAMPLES = 5
+
+
+def _null_tolerance(limit: float) -> pa.Check:
+    return pa.Check(
+        lambda s: s.isna().mean() <= limit,
+        element_wise=False,
+        ignore_na=False,
+        name="max_null_fraction",
+        error=f"null fraction above {limit}",
+    )
+
+
+def _column(name: str, spec: ColumnSpec) -> pa.Column:
+    checks: list[pa.Check] = []
+    if spec.min is not None:
+        checks.append(pa.Check.ge(spec.min))
+    if spec.max is not None:
+        checks.append(pa.Check.le(spec.max))
+    if spec.categories is not None:
+        checks.append(pa.Check.isin(spec.categories))
+    if spec.max_null_fraction > 0:
+        checks.append(_null_tolerance(spec.max_null_fraction))
+    return pa.Column(
+        _DTYPES[spec.type],
+        checks=checks,
+        nullable=spec.max_null_fraction > 0,
+        coerce=_DTYPES[spec.type] is not None,
+        required=True,
+        description=spec.description,
+        title=name,
+    )
+
+
+def build_schema(spec: ModelSpec) -> pa.DataFrameSchema:
+    """The pandera schema for one partition of ``spec``'s data (features and target)."""
+    return pa.DataFrameSchema(
+        {name: _column(name, column) for name, column in spec.columns.items()},
+        checks=[
+            pa.Check(
+                lambda df: len(df) >= spec.partitions.min_rows,
+                name="min_rows",
+                error=f"fewer than {spec.partitions.min_rows} row(s)",
+            )
+        ],
+        strict="filter" if spec.ignore_extra_columns else True,
+        ordered=False,
+        name=spec.name,
+    )
+
+
+@dataclass
+class ValidationResult:
+    """The outcome of validating one partition: the typed frame if valid, else a per-problem summary."""
+
+    frame: pd.DataFrame | None
+    problems: list[dict] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """True when the partition may be used downstream."""
+        return self.frame is not None and not self.problems
+
+    def describe(self) -> str:
+        """One line per problem: which column, which check, how many rows, and examples."""
+        return "\n".join(
+            f"{p['column']}: {p['check']} failed on {p['rows']} row(s), e.g. {p['examples']}" for p in self.problems
+        )
+
+
+def _summarise(failure_cases: pd.DataFrame) -> list[dict]:
+    cases = failure_cases.copy()
+    cases["column"] = cases["column"].fillna("(table)").astype(str)
+    cases["check"] = cases["check"].astype(str)
+    problems = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=True):
+        examples = group["failure_case"].drop_duplicates().head(_EXAMPLES).tolist()
+        rows = group["index"].nunique() if group["index"].notna().any() else len(group)
+        problems.append({"column": column, "check": check, "rows": int(rows), "examples": [str(x) for x in examples]})
+    return problems
+
+
+def validate_partition(frame: pd.DataFrame, spec: ModelSpec) -> ValidationResult:
+    """Type and check ``frame`` against ``spec``; never raises for bad data."""
+    try:
+        typed = build_schema(spec).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        return ValidationResult(None, _summarise(err.failure_cases))
+    return ValidationResult(typed[list(spec.columns)])
