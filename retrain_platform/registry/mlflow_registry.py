@@ -128,7 +128,6 @@ class ModelRegistry(ConfigurableResource):
             info = mlflow.sklearn.log_model(
                 estimator,
                 name="model",
-                registered_model_name=model,
                 input_example=input_example,
                 serialization_format="skops",
                 skops_trusted_types=trusted_types(estimator),
@@ -136,10 +135,22 @@ class ModelRegistry(ConfigurableResource):
                 # versions that trained it are known here.
                 pip_requirements=_requirements(),
             )
-        version = str(info.registered_model_version)
+        # Registered through the client rather than log_model(registered_model_name=...), which prints to stderr.
+        self._ensure_registered_model(model)
+        version = str(self.client.create_model_version(model, info.model_uri, run_id=run.info.run_id).version)
         for key, value in tags.items():
             self.client.set_model_version_tag(model, version, key, value)
         return self.version(model, version)
+
+    def _ensure_registered_model(self, model: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(model)
+        except MlflowException:
+            self.client.create_registered_model(
+                model, description=f"Managed by retrain_platform (model spec '{model}')."
+            )
 
     def version(self, model: str, version: str) -> VersionInfo:
         """One registered version."""
@@ -195,6 +206,8 @@ class ModelRegistry(ConfigurableResource):
         import mlflow
 
         target.mkdir(parents=True, exist_ok=True)
-        return Path(mlflow.artifacts.download_artifacts(
-            run_id=info.run_id, artifact_path=name, dst_path=str(target), tracking_uri=self.tracking_uri
-        ))
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=info.run_id, artifact_path=name, dst_path=str(target), tracking_uri=self.tracking_uri
+            )
+        )

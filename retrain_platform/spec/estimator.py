@@ -7,7 +7,10 @@ package. Preprocessing is a ``ColumnTransformer`` derived from the spec's column
 from __future__ import annotations
 
 import importlib
+import inspect
 
+import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -39,7 +42,8 @@ def _instantiate(spec: EstimatorSpec, where: str) -> BaseEstimator:
     try:
         estimator = cls(**spec.params)
     except TypeError as err:
-        valid = sorted(cls().get_params()) if hasattr(cls, "get_params") else []
+        params = inspect.signature(cls).parameters.values()
+        valid = sorted(p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
         raise EstimatorError(f"{where}.params: {err}; valid parameters: {', '.join(valid)}") from None
     validate = getattr(estimator, "_validate_params", None)
     if validate is not None:
@@ -56,9 +60,7 @@ def _auto_preprocessor(spec: ModelSpec) -> ColumnTransformer:
     categorical = [n for n, c in spec.features.items() if c.drift_kind == "categorical"]
     transformers = []
     if numeric:
-        transformers.append(
-            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)
-        )
+        transformers.append(("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric))
     if categorical:
         transformers.append(
             (
@@ -73,6 +75,26 @@ def _auto_preprocessor(spec: ModelSpec) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop")
 
 
+def model_input(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The features of a validated frame as every model receives them, in training, monitoring and the gate.
+
+    Validation types columns with pandas' nullable dtypes (``boolean``, ``Int64``, ``string``), whose missing
+    value ``pd.NA`` scikit-learn's imputers reject; here they become plain NumPy dtypes with ``np.nan``. Done on
+    the data rather than inside the pipeline so the saved model holds only scikit-learn types (skops-safe).
+    """
+    features = frame[list(spec.features)]
+    converted = {}
+    for name, column in features.items():
+        if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and not isinstance(
+            column.dtype, pd.CategoricalDtype
+        ):
+            if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+                converted[name] = column.astype("float64")
+            else:
+                converted[name] = column.astype(object).where(column.notna(), np.nan)
+    return features.assign(**converted) if converted else features
+
+
 def build_estimator(spec: ModelSpec) -> Pipeline | BaseEstimator:
     """Return an unfitted estimator (a pipeline when preprocessing applies) for ``spec``."""
     estimator = _instantiate(spec.model.estimator, "model.estimator")
@@ -82,7 +104,5 @@ def build_estimator(spec: ModelSpec) -> Pipeline | BaseEstimator:
     if preprocessing == "auto":
         steps = [("preprocess", _auto_preprocessor(spec))]
     else:
-        steps = [
-            (f"step_{i}", _instantiate(step, f"model.preprocessing[{i}]")) for i, step in enumerate(preprocessing)
-        ]
+        steps = [(f"step_{i}", _instantiate(step, f"model.preprocessing[{i}]")) for i, step in enumerate(preprocessing)]
     return Pipeline([*steps, ("estimator", estimator)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import typing
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,30 +23,52 @@ class SpecError(ValueError):
         super().__init__(f"{path}: invalid model spec ({len(problems)} problem(s)):\n{lines}")
 
 
-def _model_at(location: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
-    """Walk a pydantic error location to the model class that owns its last field (for typo suggestions)."""
+def _model_in(annotation) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds: itself, or inside Optional/Union/list[...]/dict[str, ...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _walk(location: tuple, root: type[BaseModel], named: bool) -> tuple[type[BaseModel] | None, list]:
+    """Follow a pydantic error location: the model that owns its last part, and the path without union tags.
+
+    ``named``: the last part names a field that may not exist (an unknown or a missing field); keep it as is.
+    """
     model: type[BaseModel] | None = root
-    for part in location[:-1]:
-        if model is None or not isinstance(part, str):
-            # dict keys / list indices: the model of a dict[str, Model] value is its annotation's argument.
+    owner: type[BaseModel] | None = root
+    path: list = []
+    expect_key = False
+    for i, part in enumerate(location):
+        owner = model
+        if (named and i == len(location) - 1) or expect_key or not isinstance(part, str):
+            expect_key = False  # a dict key (features.<column>) or a list index: the value model is selected
+            path.append(part)
             continue
-        field = model.model_fields.get(part) or next(
-            (f for f in model.model_fields.values() if f.alias == part), None
+        field = (
+            None
+            if model is None
+            else model.model_fields.get(part) or next((f for f in model.model_fields.values() if f.alias == part), None)
         )
         if field is None:
-            return None
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    return model
+            if model is None:
+                path.append(part)
+            continue  # a union member tag such as "steps": not part of the user's path
+        path.append(part)
+        model = _model_in(field.annotation)
+        expect_key = typing.get_origin(field.annotation) is dict
+    return owner, path
 
 
 def _describe(error: dict, root: type[BaseModel]) -> str:
     location = tuple(error["loc"])
-    where = ".".join(str(p) for p in location) or "(top level)"
+    owner, path = _walk(location, root, named=error["type"] in ("extra_forbidden", "missing"))
+    where = ".".join(str(p) for p in path) or "(top level)"
     if error["type"] == "extra_forbidden":
-        owner = _model_at(location, root)
         names = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
         close = difflib.get_close_matches(str(location[-1]), names, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"allowed fields here: {', '.join(sorted(names))}"
@@ -53,7 +76,9 @@ def _describe(error: dict, root: type[BaseModel]) -> str:
     if error["type"] == "missing":
         return f"{where}: required field is missing; add it"
     message = error["msg"].removeprefix("Value error, ")
-    return f"{where}: {message} (got {error.get('input')!r})" if error["type"] != "value_error" else f"{where}: {message}"
+    return (
+        f"{where}: {message} (got {error.get('input')!r})" if error["type"] != "value_error" else f"{where}: {message}"
+    )
 
 
 def parse_spec(data: object, path: Path) -> ModelSpec:
@@ -77,9 +102,11 @@ def load_spec(path: str | Path) -> ModelSpec:
     """Read and validate one YAML model spec."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise SpecError(path, [f"cannot read the file: {err.strerror}"]) from None
+    except UnicodeDecodeError as err:
+        raise SpecError(path, [f"cannot read the file: not UTF-8 text ({err.reason} at byte {err.start})"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

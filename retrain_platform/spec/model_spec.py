@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 ColumnType = Literal["float", "int", "bool", "category", "string"]
 NUMERIC_TYPES = frozenset({"float", "int"})
@@ -100,10 +109,8 @@ class EstimatorSpec(_Strict):
     @field_validator("class_")
     @classmethod
     def _dotted(cls, value: str) -> str:
-        if "." not in value:
-            raise ValueError(
-                f"{value!r} is not an import path; write the full path, e.g. sklearn.linear_model.Ridge"
-            )
+        if "." not in value or not all(part.isidentifier() for part in value.split(".")):
+            raise ValueError(f"{value!r} is not an import path; write the full path, e.g. sklearn.linear_model.Ridge")
         return value
 
 
@@ -116,17 +123,22 @@ class ModelSection(_Strict):
     """
 
     estimator: EstimatorSpec
-    preprocessing: Literal["auto", "none"] | list[EstimatorSpec] = "auto"
+    preprocessing: Annotated[
+        Union[Annotated[Literal["auto", "none"], Tag("keyword")], Annotated[list[EstimatorSpec], Tag("steps")]],  # noqa: UP007
+        Discriminator(lambda v: "steps" if isinstance(v, list) else "keyword"),
+    ] = "auto"
 
 
 class TrainingSpec(_Strict):
     """Which data a candidate is trained on and how much of it is held out for the promotion gate.
 
     The holdout is the most recent ``holdout_fraction`` of the window's rows (by partition date), so the gate
-    measures what matters after drift: performance on the newest data.
+    measures what matters after drift: performance on the newest data. The first model is trained once
+    ``min_partitions`` valid partitions holding at least ``min_rows`` rows exist.
     """
 
     window_days: Annotated[int, Field(ge=1, le=3650)] = 28
+    min_partitions: Annotated[int, Field(ge=1)] = 1
     holdout_fraction: Annotated[float, Field(gt=0.0, lt=0.9)] = 0.2
     min_rows: Annotated[int, Field(ge=10)] = 200
     random_state: int = 0
@@ -166,7 +178,7 @@ class ColumnDriftSpec(_Strict):
     """A per-column override of the drift method and/or threshold (defaults follow evidently's choice)."""
 
     method: str | None = None
-    threshold: float | None = None
+    threshold: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
 
     @field_validator("method")
     @classmethod
@@ -179,9 +191,13 @@ class ColumnDriftSpec(_Strict):
 
 
 class DriftReportSpec(_Strict):
-    """The evidently HTML report: built from a bounded, reproducible sample so its cost does not grow with data."""
+    """The evidently HTML report, built from a bounded, reproducible sample so its cost does not grow with data.
 
-    enabled: bool = True
+    ``when``: ``always`` (every partition), ``on_drift`` (only partitions whose drift check fails; evidently's
+    charts cost about a second per partition whatever the sample size) or ``never``.
+    """
+
+    when: Literal["always", "on_drift", "never"] = "always"
     sample_rows: Annotated[int, Field(ge=100)] | None = 5000
     seed: int = 0
 
@@ -251,26 +267,61 @@ class ModelSpec(_Strict):
             )
         return value
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> ModelSpec:
-        if not self.features:
+    @field_validator("target")
+    @classmethod
+    def _target_fits_task(cls, target: TargetSpec, info: ValidationInfo) -> TargetSpec:
+        if info.data.get("task") == "regression" and target.type not in NUMERIC_TYPES:
+            raise ValueError(f"a regression target must be float or int, not {target.type!r}")
+        return target
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, features: dict[str, ColumnSpec], info: ValidationInfo) -> dict[str, ColumnSpec]:
+        if not features:
             raise ValueError("features is empty; list at least one input column")
-        if self.target.name in self.features:
-            raise ValueError(f"the target {self.target.name!r} is also listed as a feature; remove it from features")
-        unknown = sorted(set(self.drift.columns) - set(self.features))
-        if unknown:
-            raise ValueError(
-                f"drift.columns names {unknown}, which are not features; features are: {sorted(self.features)}"
-            )
+        target = info.data.get("target")
+        if target is not None and target.name in features:
+            raise ValueError(f"the target {target.name!r} is also listed as a feature; remove it from features")
+        return features
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_fits_task(cls, metric: MetricSpec, info: ValidationInfo) -> MetricSpec:
         from retrain_platform.promotion.metrics import METRICS
 
-        metric = METRICS[self.metric.name]
-        if metric.task != self.task:
-            valid = sorted(name for name, m in METRICS.items() if m.task == self.task)
-            raise ValueError(f"metric {self.metric.name!r} is for {metric.task}; for {self.task} use one of {valid}")
-        if self.task == "regression" and self.target.type not in NUMERIC_TYPES:
-            raise ValueError(f"a regression target must be float or int, not {self.target.type!r}")
-        return self
+        task = info.data.get("task")
+        if task is not None and METRICS[metric.name].task != task:
+            valid = sorted(name for name, m in METRICS.items() if m.task == task)
+            raise ValueError(
+                f"metric {metric.name!r} is for {METRICS[metric.name].task}; for {task} use one of {valid}"
+            )
+        return metric
+
+    @field_validator("drift")
+    @classmethod
+    def _drift_fits_features(cls, drift: DriftSpec, info: ValidationInfo) -> DriftSpec:
+        features = info.data.get("features")
+        if features is None:
+            return drift
+        unknown = sorted(set(drift.columns) - set(features))
+        if unknown:
+            raise ValueError(f"drift.columns names {unknown}, which are not features; features are: {sorted(features)}")
+        from retrain_platform.drift.methods import get_method
+
+        for column, override in drift.columns.items():
+            if override.method is None:
+                continue
+            method, kind = get_method(override.method), features[column].drift_kind
+            if kind not in method.kinds:
+                raise ValueError(
+                    f"drift.columns.{column}.method: {column!r} is {kind}, but {method.name!r} only accepts "
+                    f"{' or '.join(method.kinds)} columns"
+                )
+            if method.is_p_value and override.threshold is not None and override.threshold > 1:
+                raise ValueError(
+                    f"drift.columns.{column}.threshold: {method.name!r} returns a p-value; use a threshold in [0, 1]"
+                )
+        return drift
 
     @property
     def columns(self) -> dict[str, ColumnSpec]:

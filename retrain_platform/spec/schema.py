@@ -18,7 +18,7 @@ _EXAMPLES = 5
 
 def _null_tolerance(limit: float) -> pa.Check:
     return pa.Check(
-        lambda s: s.isna().mean() <= limit,
+        lambda s: len(s) == 0 or s.isna().mean() <= limit,
         element_wise=False,
         ignore_na=False,
         name="max_null_fraction",
@@ -83,12 +83,29 @@ class ValidationResult:
         )
 
 
-def _summarise(failure_cases: pd.DataFrame) -> list[dict]:
+def _summarise(failure_cases: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
     cases = failure_cases.copy()
+    table = cases["schema_context"].eq("DataFrameSchema")
+    presence = table & cases["check"].isin(["column_in_dataframe", "column_in_schema"])
+    cases.loc[presence, "column"] = cases.loc[presence, "failure_case"]
+    cases.loc[table & ~presence, "column"] = "(table)"
     cases["column"] = cases["column"].fillna("(table)").astype(str)
     cases["check"] = cases["check"].astype(str)
+    uncoercible = set(cases.loc[cases["check"].str.startswith("coerce_dtype"), "column"])
+    cases = cases[~cases["column"].isin(uncoercible) | cases["check"].str.startswith(("coerce_dtype", "dtype("))]
     problems = []
     for (column, check), group in cases.groupby(["column", "check"], sort=True):
+        if check.startswith("null fraction above") and column in frame:
+            nulls = frame.index[frame[column].isna()]
+            problems.append(
+                {
+                    "column": column,
+                    "check": check,
+                    "rows": len(nulls),
+                    "examples": [f"row {i}" for i in nulls[:_EXAMPLES]],
+                }
+            )
+            continue
         examples = group["failure_case"].drop_duplicates().head(_EXAMPLES).tolist()
         rows = group["index"].nunique() if group["index"].notna().any() else len(group)
         problems.append({"column": column, "check": check, "rows": int(rows), "examples": [str(x) for x in examples]})
@@ -100,5 +117,5 @@ def validate_partition(frame: pd.DataFrame, spec: ModelSpec) -> ValidationResult
     try:
         typed = build_schema(spec).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
-        return ValidationResult(None, _summarise(err.failure_cases))
+        return ValidationResult(None, _summarise(err.failure_cases, frame))
     return ValidationResult(typed[list(spec.columns)])

@@ -136,7 +136,5 @@ class Lake(ConfigurableResource):
 
     def read_features(self, model: str, partitions: list[str]) -> pd.DataFrame:
         """Concatenate feature partitions in order, with their partition key in ``_partition``."""
-        frames = [
-            pd.read_parquet(self.features_path(model, p)).assign(**{PARTITION_COLUMN: p}) for p in partitions
-        ]
+        frames = [pd.read_parquet(self.features_path(model, p)).assign(**{PARTITION_COLUMN: p}) for p in partitions]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

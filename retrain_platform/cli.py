@@ -1,0 +1,147 @@
+"""The ``retrain`` command: validate specs, run the demo, inspect and roll back models."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from retrain_platform.settings import ensure_dagster_home, retrain_home, spec_paths
+
+
+def _validate_spec(args) -> int:
+    from retrain_platform.spec import SpecError, load_spec
+
+    failed = 0
+    for path in args.paths:
+        try:
+            spec = load_spec(path)
+        except SpecError as err:
+            print(err, file=sys.stderr)
+            failed += 1
+        else:
+            print(f"{path}: ok (model {spec.name!r}, {spec.task}, {len(spec.features)} features)")
+    return 1 if failed else 0
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    ensure_dagster_home()
+    return DagsterInstance.get()
+
+
+def _demo(args) -> int:
+    from retrain_platform.demo.replay import format_timeline, run_demo, write_json
+
+    started = time.perf_counter()
+    home = retrain_home()
+    result = run_demo(home, _instance(), days=args.days, seed=args.seed)
+    print(format_timeline(result))
+    if args.json:
+        write_json(result, Path(args.json))
+        print(f"\ntimeline written to {args.json}")
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f} s; state in {home} (see it with: make ui)")
+    return 0
+
+
+def _specs_by_name():
+    from retrain_platform.spec import load_specs
+
+    return {spec.name: spec for spec in load_specs(spec_paths())}
+
+
+def _status(args) -> int:
+    from retrain_platform.operations import model_status
+    from retrain_platform.resources import build_resources
+
+    specs = _specs_by_name()
+    names = [args.model] if args.model else sorted(specs)
+    if args.model and args.model not in specs:
+        print(f"unknown model {args.model!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
+        return 2
+    registry, instance = build_resources()["registry"], _instance()
+    for name in names:
+        print(model_status(specs[name], registry, instance).format())
+    return 0
+
+
+def _rollback(args) -> int:
+    from retrain_platform.operations import rollback
+    from retrain_platform.resources import build_resources
+
+    specs = _specs_by_name()
+    if args.model not in specs:
+        print(f"unknown model {args.model!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
+        return 2
+    resources = build_resources()
+    try:
+        version = rollback(
+            specs[args.model],
+            resources["registry"],
+            resources["lake"],
+            _instance(),
+            to_version=args.to,
+            reason=args.reason,
+            who=args.who,
+        )
+    except ValueError as err:
+        print(f"rollback refused: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.model}: champion is now v{version}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``retrain`` (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="retrain", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("validate-spec", help="check model spec files")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.set_defaults(func=_validate_spec)
+
+    p = commands.add_parser("demo", help="replay both example models through the real automation")
+    p.add_argument("--days", type=int, default=60, help="days to replay (default 60)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH", help="also write the timeline as JSON")
+    p.set_defaults(func=_demo)
+
+    p = commands.add_parser("status", help="champion, metric, age, window, drift and last decision")
+    p.add_argument("model", nargs="?")
+    p.set_defaults(func=_status)
+
+    p = commands.add_parser("rollback", help="move the champion alias back")
+    p.add_argument("model")
+    p.add_argument("--to", metavar="VERSION", help="version to restore (default: the previous champion)")
+    p.add_argument("--reason", default="manual rollback")
+    p.add_argument("--who", help="who asked for it (default: the current user)")
+    p.set_defaults(func=_rollback)
+    return parser
+
+
+def _quiet_libraries() -> None:
+    """Keep the command's output to what it reports: libraries' beta/preview notices are for developers."""
+    import logging
+    import warnings
+
+    from dagster import BetaWarning, PreviewWarning
+
+    for category in (BetaWarning, PreviewWarning, FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+    # MLflow configures its own loggers on import from this variable, so setting a level afterwards is lost.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``retrain`` console script."""
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""``raw_batch`` and ``features``: a landed file enters the lake unchanged, then is typed and validated.
+
+A partition that fails validation is *quarantined*, not dropped: its raw copy stays in the lake, a record of
+every problem is written beside it, its features are withheld, and the blocking ``schema`` check fails so nothing
+downstream runs on it (in the run, and in automation). Re-landing a corrected file recovers the partition.
+"""
+
+import datetime as dt
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
+
+from retrain_platform.keys import ModelKeys
+from retrain_platform.spec.model_spec import ModelSpec
+from retrain_platform.spec.schema import ValidationResult, validate_partition
+from retrain_platform.storage.lake import Lake
+
+GUIDANCE = (
+    "The raw file is kept in the lake and this partition is quarantined: nothing downstream uses it and the "
+    "champion is untouched. Fix the file and land it again under the same name to recover the partition."
+)
+
+
+def _problems_table(result: ValidationResult) -> MetadataValue:
+    rows = ["| column | check | rows | examples |", "|---|---|---|---|"]
+    rows += [
+        f"| {p['column']} | {p['check']} | {p['rows']} | {', '.join(p['examples'])[:200]} |" for p in result.problems
+    ]
+    return MetadataValue.md("\n".join(rows))
+
+
+def _read_and_validate(lake: Lake, spec: ModelSpec, partition: str) -> ValidationResult:
+    try:
+        frame = lake.read_raw(spec, partition)
+    except Exception as err:  # any reader error means the same thing to the user: the file is unreadable
+        message = f"{type(err).__name__}: {err}"[:300]
+        problem = {"column": "(file)", "check": f"readable as {spec.landing.format}", "rows": 0, "examples": [message]}
+        return ValidationResult(None, [problem])
+    return validate_partition(frame, spec)
+
+
+def _volume_check(context: AssetExecutionContext, lake: Lake, spec: ModelSpec, keys: ModelKeys) -> AssetCheckResult:
+    """Is a (re)train due by data volume? The first model waits for ``min_partitions`` and ``min_rows``."""
+    event = context.instance.get_latest_materialization_event(keys.candidate_model)
+    partitions = lake.feature_partitions(spec.name)
+    if event is None:
+        rows = lake.feature_rows(spec.name, partitions)
+        due = len(partitions) >= spec.training.min_partitions and rows >= spec.training.min_rows
+        description = (
+            f"no model trained yet; {len(partitions)} valid partition(s), {rows} row(s) "
+            f"(first training needs {spec.training.min_partitions} and {spec.training.min_rows})"
+        )
+    else:
+        window_end = event.asset_materialization.metadata["window_end"].value
+        newer = [p for p in partitions if p > window_end]
+        rows = lake.feature_rows(spec.name, newer)
+        limit = spec.triggers.new_rows
+        due = limit is not None and rows >= limit
+        description = f"{rows} valid row(s) since the last training window ended {window_end}" + (
+            f" (retrain at {limit})" if limit else " (no new_rows trigger configured)"
+        )
+    return AssetCheckResult(
+        check_name=keys.volume_check.name,
+        passed=not due,
+        severity=AssetCheckSeverity.WARN,
+        description=("retrain due: " if due else "") + description,
+        metadata={"rows_since_training": rows, "valid_partitions": len(partitions)},
+    )
+
+
+def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -> list[AssetsDefinition]:
+    """The ``raw_batch`` and ``features`` assets of one model."""
+    keys = ModelKeys(spec.name)
+
+    @asset(
+        key=keys.raw_batch,
+        partitions_def=partitions_def,
+        group_name=spec.name,
+        kinds={spec.landing.format},
+        description=f"The file landed for the day, copied unchanged into the lake. Landing: {spec.landing.path}",
+    )
+    def raw_batch(context: AssetExecutionContext, lake: Lake) -> MaterializeResult:
+        """Copy the landed file into the lake; its content hash is the data version, so re-landings propagate."""
+        partition = context.partition_key
+        source = lake.landing_dir(spec) / f"{partition}{spec.landing.suffix}"
+        if not source.is_file():
+            raise Failure(
+                description=f"no file landed for partition {partition}: expected {source}",
+                metadata={"expected": MetadataValue.path(str(source))},
+            )
+        path, digest = lake.copy_raw(spec, source, partition)
+        return MaterializeResult(
+            data_version=DataVersion(digest),
+            metadata={
+                "path": MetadataValue.path(str(path)),
+                "landed_file": MetadataValue.path(str(source)),
+                "sha256": digest,
+                "bytes": path.stat().st_size,
+            },
+        )
+
+    checks = [
+        AssetCheckSpec(
+            keys.schema_check.name,
+            asset=keys.features,
+            partitions_def=partitions_def,
+            blocking=True,
+            description="The partition matches the model spec (columns, types, ranges, categories, nulls).",
+        ),
+        AssetCheckSpec(
+            keys.volume_check.name,
+            asset=keys.features,
+            partitions_def=partitions_def,
+            description="Warns when enough new valid rows have landed to train (first model) or retrain.",
+        ),
+    ]
+
+    @asset(
+        key=keys.features,
+        deps=[keys.raw_batch],
+        partitions_def=partitions_def,
+        group_name=spec.name,
+        check_specs=checks,
+        kinds={"pandas", "parquet"},
+        description="The partition typed and validated against the spec's pandera schema; bad partitions are "
+        "quarantined (see the blocking `schema` check).",
+    )
+    def features(context: AssetExecutionContext, lake: Lake) -> MaterializeResult:
+        """Validate the raw partition; store the typed frame, or quarantine the partition with every problem."""
+        partition = context.partition_key
+        result = _read_and_validate(lake, spec, partition)
+        raw_path = lake.raw_path(spec, partition)
+        if result.valid:
+            frame: pd.DataFrame = result.frame
+            path = lake.write_features(spec.name, partition, frame)
+            metadata = {
+                "path": MetadataValue.path(str(path)),
+                "dagster/row_count": len(frame),
+                "null_counts": {c: int(n) for c, n in frame.isna().sum().items() if n},
+                "quarantined": False,
+            }
+            schema = AssetCheckResult(
+                check_name=keys.schema_check.name,
+                passed=True,
+                metadata={"rows": len(frame)},
+            )
+        else:
+            record = {
+                "model": spec.name,
+                "partition": partition,
+                "raw_file": str(raw_path),
+                "problems": result.problems,
+                "what_to_do": GUIDANCE,
+                "quarantined_at": dt.datetime.now(dt.UTC).isoformat(),
+            }
+            path = lake.quarantine(spec.name, partition, record)
+            context.log.error(f"{raw_path}: partition {partition} quarantined\n{result.describe()}\n{GUIDANCE}")
+            metadata = {"quarantined": True, "quarantine_record": MetadataValue.path(str(path))}
+            schema = AssetCheckResult(
+                check_name=keys.schema_check.name,
+                passed=False,
+                severity=AssetCheckSeverity.ERROR,
+                description=f"{raw_path.name} refused: "
+                + "; ".join(f"{p['column']}: {p['check']} ({p['rows']} rows)" for p in result.problems),
+                metadata={
+                    "failure_cases": _problems_table(result),
+                    "raw_file": MetadataValue.path(str(raw_path)),
+                    "what_to_do": GUIDANCE,
+                },
+            )
+        return MaterializeResult(metadata=metadata, check_results=[schema, _volume_check(context, lake, spec, keys)])
+
+    return [raw_batch, features]

@@ -1,0 +1,100 @@
+"""The landing sensor: one per model, watching its landing folder for new or changed daily files.
+
+A file's fingerprint (modification time and size) is part of the run key, so a tick never requests the same
+landing twice, while a corrected re-landing of a day gets a new run. Files that cannot be a partition (a name
+that is not a date, a date outside the partition range) are reported in the tick log, once per fingerprint,
+with what to do; they are never deleted.
+"""
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from dagster import (
+    DefaultSensorStatus,
+    JobDefinition,
+    PartitionsDefinition,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from retrain_platform.spec.model_spec import ModelSpec
+from retrain_platform.storage.lake import Lake
+
+DEFAULT_INTERVAL_SECONDS = 30
+
+
+def sensor_interval() -> int:
+    """Seconds between ticks (``RETRAIN_SENSOR_INTERVAL_SECONDS``; short values are for tests)."""
+    return int(os.environ.get("RETRAIN_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS))
+
+
+def landed_files(folder: Path, suffix: str) -> list[Path]:
+    """Candidate landings: visible files with the spec's suffix (dot-files are writes still in progress)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == suffix and not p.name.startswith("."))
+
+
+def rejection(path: Path, spec: ModelSpec, partitions_def: PartitionsDefinition) -> str | None:
+    """Why ``path`` cannot be a partition of ``spec``, or None if it can."""
+    try:
+        dt.date.fromisoformat(path.stem)
+    except ValueError:
+        return (
+            f"{path}: file name is not a date; name daily files YYYY-MM-DD{spec.landing.suffix} "
+            "after the day their rows belong to"
+        )
+    if not partitions_def.has_partition_key(path.stem):
+        last = partitions_def.get_last_partition_key()
+        return (
+            f"{path}: {path.stem} is outside the partitions of model {spec.name!r} "
+            f"({spec.partitions.start_date} to {last}; a day becomes a partition once it has ended). "
+            "Rename the file to the day its rows belong to, or move partitions.start_date in the spec."
+        )
+    return None
+
+
+def build_landing_sensor(spec: ModelSpec, job: JobDefinition, partitions_def: PartitionsDefinition) -> SensorDefinition:
+    """The sensor that turns files landing in ``spec``'s landing folder into ingest runs."""
+
+    @sensor(
+        name=f"{spec.name}_landing_sensor",
+        job=job,
+        minimum_interval_seconds=sensor_interval(),
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Requests an ingest run for each new or changed file in {spec.landing.path}.",
+    )
+    def landing_sensor(context: SensorEvaluationContext, lake: Lake) -> SensorResult | SkipReason:
+        """Request a run per new or changed landing; log files that cannot be partitions."""
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        requests, rejected = [], []
+        for path in landed_files(lake.landing_dir(spec), spec.landing.suffix):
+            stat = path.stat()
+            fingerprint = f"{stat.st_mtime_ns}-{stat.st_size}"
+            if seen.get(path.name) == fingerprint:
+                continue
+            seen[path.name] = fingerprint
+            if reason := rejection(path, spec, partitions_def):
+                context.log.warning(reason)
+                rejected.append(reason)
+                continue
+            requests.append(
+                RunRequest(
+                    run_key=f"{spec.name}:{path.stem}:{fingerprint}",
+                    partition_key=path.stem,
+                    tags={"retrain/landed_file": str(path)},
+                )
+            )
+        cursor = json.dumps(seen, sort_keys=True)
+        if not requests:
+            context.update_cursor(cursor)
+            return SkipReason("; ".join(rejected) if rejected else "no new or changed files")
+        return SensorResult(run_requests=requests, cursor=cursor)
+
+    return landing_sensor

@@ -1,0 +1,207 @@
+"""``drift_report`` and ``champion_performance``: how each new partition looks to the current champion.
+
+Both are daily-partitioned and read only valid features. Their checks are warnings, not blocking: a drifted or
+badly scored partition is still good data; the failures are *signals* that automation turns into retrains.
+Before the first promotion there is no champion, so both record that and pass.
+"""
+
+import datetime as dt
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+
+from retrain_platform.drift import ColumnOverride, detect_drift, write_drift_report
+from retrain_platform.keys import ModelKeys
+from retrain_platform.monitoring.reference import load_reference
+from retrain_platform.promotion.metrics import METRICS, predict_for
+from retrain_platform.registry import ModelRegistry
+from retrain_platform.spec.estimator import model_input
+from retrain_platform.spec.model_spec import ModelSpec
+from retrain_platform.storage.lake import Lake
+
+WINDOW_END_TAG = "training.window_end"
+_DRIFT_TABLE = TableSchema(
+    columns=[
+        TableColumn("column", "string"),
+        TableColumn("method", "string"),
+        TableColumn("score", "float"),
+        TableColumn("threshold", "float"),
+        TableColumn("drifted", "bool"),
+    ]
+)
+
+
+def _no_champion(check_names: list[str]) -> MaterializeResult:
+    return MaterializeResult(
+        metadata={"champion_version": "none"},
+        check_results=[
+            AssetCheckResult(check_name=name, passed=True, description="no champion yet; nothing to compare")
+            for name in check_names
+        ],
+    )
+
+
+def build_monitoring_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -> list[AssetsDefinition]:
+    """The ``drift_report`` and ``champion_performance`` assets of one model."""
+    keys = ModelKeys(spec.name)
+    overrides = {
+        column: ColumnOverride(method=o.method, threshold=o.threshold) for column, o in spec.drift.columns.items()
+    }
+
+    @asset(
+        key=keys.drift_report,
+        deps=[keys.features],
+        partitions_def=partitions_def,
+        group_name=spec.name,
+        kinds={"evidently"},
+        check_specs=[
+            AssetCheckSpec(
+                keys.drift_check.name,
+                asset=keys.drift_report,
+                partitions_def=partitions_def,
+                description=f"Warns when at least {spec.drift.share_threshold:.0%} of feature columns drifted "
+                "from the champion's training window.",
+            )
+        ],
+        description="Per-column drift of the partition against the champion's training window (same methods and "
+        "thresholds as evidently's DataDriftPreset), with a sampled evidently HTML report.",
+    )
+    def drift_report(context: AssetExecutionContext, lake: Lake, registry: ModelRegistry) -> MaterializeResult:
+        """Compare the partition with the champion's reference sketch; link the evidently report."""
+        partition = context.partition_key
+        champion = registry.champion(spec.name)
+        if champion is None:
+            return _no_champion([keys.drift_check.name])
+        sketch = load_reference(lake, registry, spec, champion)
+        current = lake.read_features(spec.name, [partition])[list(spec.features)]
+        result = detect_drift(current, sketch, drift_share=spec.drift.share_threshold, overrides=overrides)
+        metadata = {
+            "champion_version": champion.version,
+            "drifted_share": float(result.drifted_share),
+            "drifted_columns": int(result.drifted_count),
+            "dataset_drift": bool(result.dataset_drift),
+            "columns": MetadataValue.table(
+                records=[
+                    TableRecord(
+                        {
+                            "column": c.column,
+                            "method": c.method,
+                            "score": None if c.score is None else float(c.score),
+                            "threshold": None if c.threshold is None else float(c.threshold),
+                            "drifted": bool(c.drifted),
+                        }
+                    )
+                    for c in result.columns
+                ],
+                schema=_DRIFT_TABLE,
+            ),
+        }
+        report = spec.drift.report
+        if report.when == "always" or (report.when == "on_drift" and result.dataset_drift):
+            path = lake.report_path(spec.name, partition)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sampling = write_drift_report(
+                current, sketch, path, sample_rows=report.sample_rows, seed=report.seed
+            )
+            metadata["report"] = MetadataValue.url(path.as_uri())
+            metadata["report_sampling"] = sampling
+        drifted = [c.column for c in result.columns if c.drifted]
+        check = AssetCheckResult(
+            check_name=keys.drift_check.name,
+            passed=not result.dataset_drift,
+            severity=AssetCheckSeverity.WARN,
+            description=f"{result.drifted_share:.0%} of columns drifted"
+            + (f": {', '.join(drifted)}" if drifted else "")
+            + f" (threshold {spec.drift.share_threshold:.0%}, champion v{champion.version})",
+            metadata={"drifted_share": float(result.drifted_share), "partition": partition},
+        )
+        return MaterializeResult(metadata=metadata, check_results=[check])
+
+    metric = METRICS[spec.metric.name]
+    performance_checks = [
+        AssetCheckSpec(
+            keys.performance_check.name,
+            asset=keys.champion_performance,
+            partitions_def=partitions_def,
+            description=f"Warns when the champion's {metric.name} on a new partition is worse than "
+            f"{spec.triggers.performance_floor}.",
+        ),
+        AssetCheckSpec(
+            keys.age_check.name,
+            asset=keys.champion_performance,
+            partitions_def=partitions_def,
+            description="Warns when the partition is more than max_model_age_days past the end of the champion's "
+            "training window (model age in data time, so replays and backfills see it too).",
+        ),
+    ]
+
+    @asset(
+        key=keys.champion_performance,
+        deps=[keys.features],
+        partitions_def=partitions_def,
+        group_name=spec.name,
+        kinds={"sklearn"},
+        check_specs=performance_checks,
+        description=f"The champion's {metric.name} on the newly labelled partition.",
+    )
+    def champion_performance(context: AssetExecutionContext, lake: Lake, registry: ModelRegistry) -> MaterializeResult:
+        """Score the champion on the partition's labels; check the floor and the champion's age."""
+        partition = context.partition_key
+        champion = registry.champion(spec.name)
+        if champion is None:
+            return _no_champion([c.name for c in performance_checks])
+        frame = lake.read_features(spec.name, [partition])
+        model = registry.load(champion)
+        y_true = frame[spec.target.name].to_numpy()
+        try:
+            value = metric.score(y_true, predict_for(metric, model, model_input(frame, spec)))
+        except ValueError as err:  # e.g. roc_auc on a single-class partition: undefined, not a failure
+            context.log.warning(f"{metric.name} undefined on partition {partition}: {err}")
+            value = float("nan")
+        floor = spec.triggers.performance_floor
+        below = floor is not None and value == value and metric.below_floor(value, floor)
+        window_end = champion.tags.get(WINDOW_END_TAG)
+        age_days = (dt.date.fromisoformat(partition) - dt.date.fromisoformat(window_end)).days if window_end else 0
+        max_age = spec.triggers.max_model_age_days
+        too_old = max_age is not None and age_days > max_age
+        return MaterializeResult(
+            metadata={
+                "champion_version": champion.version,
+                metric.name: value,
+                "rows": len(frame),
+                "champion_age_days": age_days,
+            },
+            check_results=[
+                AssetCheckResult(
+                    check_name=keys.performance_check.name,
+                    passed=not below,
+                    severity=AssetCheckSeverity.WARN,
+                    description=f"champion v{champion.version} {metric.name} {value:.4f}"
+                    + (f" vs floor {floor}" if floor is not None else " (no floor configured)"),
+                    metadata={metric.name: value, "partition": partition},
+                ),
+                AssetCheckResult(
+                    check_name=keys.age_check.name,
+                    passed=not too_old,
+                    severity=AssetCheckSeverity.WARN,
+                    description=f"champion v{champion.version} trained on data up to {window_end}, "
+                    f"{age_days} day(s) before this partition"
+                    + (f" (max {max_age})" if max_age is not None else " (no max_model_age_days configured)"),
+                    metadata={"age_days": age_days},
+                ),
+            ],
+        )
+
+    return [drift_report, champion_performance]

@@ -1,0 +1,60 @@
+"""One model's slice of the platform: its asset graph, checks, jobs and landing sensor, from its spec.
+
+The data path, top to bottom: ``raw_batch`` → ``features`` (blocking schema check) → ``drift_report`` and
+``champion_performance`` (trigger checks) → ``candidate_model`` (MLflow) → ``production_model`` (the gate).
+"""
+
+from __future__ import annotations
+
+from dagster import DailyPartitionsDefinition, Definitions, define_asset_job
+
+from retrain_platform.automation.conditions import (
+    monitoring_condition,
+    promotion_condition,
+    retrain_condition,
+)
+from retrain_platform.ingest.assets import build_ingest_assets
+from retrain_platform.ingest.sensor import build_landing_sensor
+from retrain_platform.keys import ModelKeys
+from retrain_platform.monitoring.assets import build_monitoring_assets
+from retrain_platform.promotion.assets import build_promotion_asset
+from retrain_platform.spec.model_spec import ModelSpec
+from retrain_platform.training.assets import build_training_asset
+
+
+def ingest_job_name(model: str) -> str:
+    """The partitioned job the landing sensor launches for ``model``."""
+    return f"{model}_ingest"
+
+
+def retrain_job_name(model: str) -> str:
+    """The job that trains a candidate and runs the gate for ``model``."""
+    return f"{model}_retrain"
+
+
+def build_model_definitions(spec: ModelSpec) -> Definitions:
+    """Assets, checks, jobs and sensors of one model, all in the asset group named after it."""
+    keys = ModelKeys(spec.name)
+    daily = DailyPartitionsDefinition(start_date=spec.partitions.start_date.isoformat())
+    raw_batch, features = build_ingest_assets(spec, daily)
+    drift_report, champion_performance = (
+        a.with_attributes(automation_condition=monitoring_condition()) for a in build_monitoring_assets(spec, daily)
+    )
+    candidate = build_training_asset(spec, retrain_condition(spec))
+    production = build_promotion_asset(spec, promotion_condition())
+    ingest = define_asset_job(
+        ingest_job_name(spec.name),
+        selection=[keys.raw_batch, keys.features, keys.drift_report, keys.champion_performance],
+        partitions_def=daily,
+        description=f"Ingest, validate and monitor one day of {spec.name}.",
+    )
+    retrain = define_asset_job(
+        retrain_job_name(spec.name),
+        selection=[keys.candidate_model, keys.production_model],
+        description=f"Train a {spec.name} candidate and run the promotion gate.",
+    )
+    return Definitions(
+        assets=[raw_batch, features, drift_report, champion_performance, candidate, production],
+        jobs=[ingest, retrain],
+        sensors=[build_landing_sensor(spec, ingest, daily)],
+    )

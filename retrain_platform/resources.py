@@ -1,0 +1,44 @@
+"""The resources each environment gets, chosen in one place.
+
+Locally (the default) everything is embedded under ``RETRAIN_HOME``: the lake on disk and MLflow in SQLite.
+In a deployment the same resources read ``MLFLOW_TRACKING_URI`` (a Postgres-backed MLflow, for instance) and
+``RETRAIN_MLFLOW_ARTIFACTS`` (an object-store URI); ``RETRAIN_HOME`` is then a shared volume.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import in_process_executor, multiprocess_executor
+
+from retrain_platform.registry import ModelRegistry
+from retrain_platform.settings import mlflow_artifact_root, mlflow_tracking_uri, retrain_home
+from retrain_platform.storage.lake import Lake
+
+
+def build_resources(home: Path | None = None) -> dict:
+    """``lake`` and ``registry`` for the current environment."""
+    home = home or retrain_home()
+    return {
+        "lake": Lake(root=str(home)),
+        "registry": ModelRegistry(tracking_uri=mlflow_tracking_uri(home), artifact_root=mlflow_artifact_root(home)),
+    }
+
+
+def build_executor():
+    """The run executor: ``RETRAIN_EXECUTOR`` = ``in_process`` (default), ``multiprocess`` or ``k8s``.
+
+    In-process is the default because a retrain step is small next to the seconds it takes a fresh process to
+    import pandas, scikit-learn and MLflow; ``k8s`` gives each step its own pod (see ``op_tags`` in the README).
+    """
+    choice = os.environ.get("RETRAIN_EXECUTOR", "in_process")
+    if choice == "in_process":
+        return in_process_executor
+    if choice == "multiprocess":
+        return multiprocess_executor
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    raise ValueError(f"RETRAIN_EXECUTOR={choice!r}; use in_process, multiprocess or k8s")

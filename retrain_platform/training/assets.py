@@ -1,0 +1,134 @@
+"""``candidate_model``: a challenger trained on the newest window of valid features and registered in MLflow.
+
+Only partitions whose features exist are read, and quarantined partitions never have features, so a candidate is
+never trained on quarantined data. Everything needed to reproduce or audit it goes to MLflow: parameters, holdout
+metric, the partitions and their content hashes, the code version, and the reason it was trained.
+"""
+
+import hashlib
+import json
+import tempfile
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AutomationCondition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from retrain_platform.automation.reasons import active_triggers
+from retrain_platform.keys import ModelKeys
+from retrain_platform.monitoring.assets import WINDOW_END_TAG
+from retrain_platform.monitoring.reference import PARTITIONS_TAG
+from retrain_platform.promotion.metrics import METRICS, predict_for
+from retrain_platform.registry import ModelRegistry
+from retrain_platform.spec.estimator import build_estimator, model_input
+from retrain_platform.spec.model_spec import ModelSpec
+from retrain_platform.storage.lake import PARTITION_COLUMN, Lake, file_sha256
+from retrain_platform.training.window import split_holdout, window_partitions
+
+HOLDOUT_ARTIFACT = "holdout"
+
+
+def spec_fingerprint(spec: ModelSpec) -> str:
+    """A short hash of the spec, so a version records exactly which configuration trained it."""
+    return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()[:12]
+
+
+def holdout_path(lake: Lake, model: str, version: str) -> Path:
+    """Where a candidate's holdout rows are kept for the gate."""
+    return lake.model_dir(model) / "candidates" / str(version) / "holdout.parquet"
+
+
+def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondition) -> AssetsDefinition:
+    """The ``candidate_model`` asset of one model."""
+    keys = ModelKeys(spec.name)
+    metric = METRICS[spec.metric.name]
+
+    @asset(
+        key=keys.candidate_model,
+        deps=[keys.features, keys.drift_report, keys.champion_performance],
+        group_name=spec.name,
+        kinds={"sklearn", "mlflow"},
+        automation_condition=automation_condition,
+        description=f"A candidate trained on the last {spec.training.window_days} days of valid features, "
+        f"registered as a new MLflow version of '{spec.name}'.",
+    )
+    def candidate_model(context: AssetExecutionContext, lake: Lake, registry: ModelRegistry) -> MaterializeResult:
+        """Train on the newest window, score on its temporal holdout, and register the candidate."""
+        reasons = active_triggers(context.instance, spec) or ["schedule" if spec.triggers.cron else "manual launch"]
+        partitions = window_partitions(lake.feature_partitions(spec.name), spec.training.window_days)
+        if len(partitions) < spec.training.min_partitions:
+            raise Failure(
+                description=f"only {len(partitions)} valid partition(s) in the last {spec.training.window_days} "
+                f"days; training.min_partitions is {spec.training.min_partitions}. Land (or fix quarantined) "
+                "partitions, or lower training.min_partitions.",
+            )
+        frame = lake.read_features(spec.name, partitions)
+        if len(frame) < spec.training.min_rows:
+            raise Failure(
+                description=f"only {len(frame)} valid row(s) in the training window {partitions[0]}..{partitions[-1]}"
+                f"; training.min_rows is {spec.training.min_rows}. Land more data or lower training.min_rows.",
+            )
+        train, holdout = split_holdout(frame, spec.training)
+        estimator = build_estimator(spec)
+        estimator.fit(model_input(train, spec), train[spec.target.name])
+        holdout_score = metric.score(
+            holdout[spec.target.name].to_numpy(), predict_for(metric, estimator, model_input(holdout, spec))
+        )
+        hashes = {p: file_sha256(lake.raw_path(spec, p)) for p in partitions}
+        tags = {
+            "reason": "; ".join(reasons)[:5000],
+            PARTITIONS_TAG: json.dumps(partitions),
+            "training.window_start": partitions[0],
+            WINDOW_END_TAG: partitions[-1],
+            "spec.fingerprint": spec_fingerprint(spec),
+            "code.version": package_version("retrain_platform"),
+            "dagster.run_id": context.run_id,
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            files = Path(tmp)
+            (files / "partitions.json").write_text(json.dumps(hashes, indent=2))
+            (files / "spec.json").write_text(spec.model_dump_json(by_alias=True, indent=2))
+            info = registry.log_candidate(
+                spec.name,
+                estimator,
+                params={
+                    "estimator": spec.model.estimator.class_,
+                    **spec.model.estimator.params,
+                    "window_days": spec.training.window_days,
+                },
+                metrics={
+                    f"holdout_{metric.name}": holdout_score,
+                    "train_rows": len(train),
+                    "holdout_rows": len(holdout),
+                },
+                tags=tags,
+                artifacts={"training": files},
+                input_example=model_input(train.head(5), spec),
+            )
+        path = holdout_path(lake, spec.name, info.version)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        holdout.drop(columns=[PARTITION_COLUMN]).to_parquet(path, index=False)
+        context.log.info(f"registered {spec.name} v{info.version}: holdout {metric.name} {holdout_score:.4f}")
+        return MaterializeResult(
+            metadata={
+                "version": info.version,
+                "reason": "; ".join(reasons),
+                "window_start": partitions[0],
+                "window_end": partitions[-1],
+                "partitions": len(partitions),
+                "train_rows": len(train),
+                "holdout_rows": len(holdout),
+                f"holdout_{metric.name}": holdout_score,
+                "mlflow_run_id": info.run_id,
+                "model_uri": MetadataValue.text(info.uri),
+            }
+        )
+
+    return candidate_model
