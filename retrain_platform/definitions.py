@@ -20,8 +20,13 @@ from retrain_platform.spec import ModelSpec, load_specs
 AUTOMATION_SENSOR = "retrain_automation"
 
 
-def build_definitions(specs: Sequence[ModelSpec], home: Path | None = None) -> Definitions:
-    """Every model's assets, jobs and sensors, the automation sensor, and the environment's resources."""
+def build_definitions(
+    specs: Sequence[ModelSpec], home: Path | None = None, resources: dict | None = None
+) -> Definitions:
+    """Every model's assets, jobs and sensors, the automation sensor, and the resources.
+
+    ``resources`` defaults to the environment's (:func:`build_resources`); tests pass their own.
+    """
     automation = AutomationConditionSensorDefinition(
         AUTOMATION_SENSOR,
         target=AssetSelection.all(),
@@ -29,7 +34,9 @@ def build_definitions(specs: Sequence[ModelSpec], home: Path | None = None) -> D
         minimum_interval_seconds=sensor_interval(),
         description="Evaluates every model's retrain, monitoring and promotion conditions.",
     )
-    platform = Definitions(sensors=[automation], resources=build_resources(home), executor=build_executor())
+    platform = Definitions(
+        sensors=[automation], resources=resources or build_resources(home), executor=build_executor()
+    )
     return Definitions.merge(*(build_model_definitions(spec) for spec in specs), platform)
 
 
