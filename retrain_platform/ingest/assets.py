@@ -22,6 +22,7 @@ from dagster import (
     asset,
 )
 
+from retrain_platform.ingest.sensor import FINGERPRINT_METADATA, fingerprint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.spec.schema import ValidationResult, validate_partition
@@ -100,10 +101,12 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
                 description=f"no file landed for partition {partition}: expected {source}",
                 metadata={"expected": MetadataValue.path(str(source))},
             )
+        landed = fingerprint(source)
         path, digest = lake.copy_raw(spec, source, partition)
         return MaterializeResult(
             data_version=DataVersion(digest),
             metadata={
+                FINGERPRINT_METADATA: landed,
                 "path": MetadataValue.path(str(path)),
                 "landed_file": MetadataValue.path(str(source)),
                 "sha256": digest,

@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
     DefaultSensorStatus,
     JobDefinition,
     PartitionsDefinition,
@@ -23,15 +26,36 @@ from dagster import (
     sensor,
 )
 
+from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
 
 DEFAULT_INTERVAL_SECONDS = 30
+FINGERPRINT_METADATA = "landed_fingerprint"
 
 
 def sensor_interval() -> int:
     """Seconds between ticks (``RETRAIN_SENSOR_INTERVAL_SECONDS``; short values are for tests)."""
     return int(os.environ.get("RETRAIN_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS))
+
+
+def fingerprint(path: Path) -> str:
+    """What identifies one landing of a file: modification time and size (cheap; no content is read)."""
+    stat = path.stat()
+    return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+
+def already_ingested(instance: DagsterInstance, key: AssetKey, partition: str, landed: str) -> bool:
+    """Whether ``raw_batch`` already holds this exact landing (its metadata records the fingerprint).
+
+    Only asked for files the cursor does not know, so a fresh or lost cursor (a new deployment, an instance the
+    demo replayed into) does not re-ingest every file in the folder.
+    """
+    records = instance.fetch_materializations(AssetRecordsFilter(key, asset_partitions=[partition]), limit=1)
+    if not records.records:
+        return False
+    recorded = records.records[0].asset_materialization.metadata.get(FINGERPRINT_METADATA)
+    return recorded is not None and recorded.value == landed
 
 
 def landed_files(folder: Path, suffix: str) -> list[Path]:
@@ -62,6 +86,7 @@ def rejection(path: Path, spec: ModelSpec, partitions_def: PartitionsDefinition)
 
 def build_landing_sensor(spec: ModelSpec, job: JobDefinition, partitions_def: PartitionsDefinition) -> SensorDefinition:
     """The sensor that turns files landing in ``spec``'s landing folder into ingest runs."""
+    keys = ModelKeys(spec.name)
 
     @sensor(
         name=f"{spec.name}_landing_sensor",
@@ -75,18 +100,20 @@ def build_landing_sensor(spec: ModelSpec, job: JobDefinition, partitions_def: Pa
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         requests, rejected = [], []
         for path in landed_files(lake.landing_dir(spec), spec.landing.suffix):
-            stat = path.stat()
-            fingerprint = f"{stat.st_mtime_ns}-{stat.st_size}"
-            if seen.get(path.name) == fingerprint:
+            landed = fingerprint(path)
+            if seen.get(path.name) == landed:
                 continue
-            seen[path.name] = fingerprint
+            known = path.name in seen
+            seen[path.name] = landed
             if reason := rejection(path, spec, partitions_def):
                 context.log.warning(reason)
                 rejected.append(reason)
                 continue
+            if not known and already_ingested(context.instance, keys.raw_batch, path.stem, landed):
+                continue
             requests.append(
                 RunRequest(
-                    run_key=f"{spec.name}:{path.stem}:{fingerprint}",
+                    run_key=f"{spec.name}:{path.stem}:{landed}",
                     partition_key=path.stem,
                     tags={"retrain/landed_file": str(path)},
                 )
