@@ -254,3 +254,29 @@ def test_large_mixed_frame(tmp_path: Path) -> None:
     reference = mixed_frame(200_000, seed=19)
     current = mixed_frame(150_000, seed=20, mean_shift=0.02)
     assert_agrees(current, reference, MIXED_KINDS, tmp_path)
+
+
+def _demo_window(make_day, start, days: int) -> pd.DataFrame:
+    import datetime as dt
+
+    return pd.concat([make_day(start + dt.timedelta(days=i)) for i in range(days)], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("model", "current_offset"),
+    [("churn", 3), ("churn", 40), ("sales", 3), ("sales", 90)],
+    ids=["churn-before-drift", "churn-after-drift", "sales-same-season", "sales-next-season"],
+)
+def test_frames_from_the_demo_generator(model: str, current_offset: int, tmp_path: Path) -> None:
+    """The demo's own data, with column kinds taken from the shipped example spec, as the platform runs it."""
+    import datetime as dt
+
+    from retrain_platform.demo.generator import churn_day, sales_day
+    from retrain_platform.spec import load_spec
+
+    spec = load_spec(Path(__file__).parents[2] / "retrain_platform" / "examples" / "specs" / f"{model}.yaml")
+    start, drift_date = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
+    make_day = (lambda d: churn_day(d, drift_date)) if model == "churn" else sales_day
+    reference = _demo_window(make_day, start, 7)[list(spec.features)]
+    current = make_day(start + dt.timedelta(days=current_offset))[list(spec.features)]
+    assert_agrees(current, reference, spec.drift_kinds, tmp_path, drift_share=spec.drift.share_threshold)
