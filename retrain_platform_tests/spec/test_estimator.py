@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
@@ -15,17 +14,11 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-import retrain_platform
 from retrain_platform.spec import SpecError, load_spec, parse_spec
 from retrain_platform.spec.estimator import EstimatorError, build_estimator, model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.spec.schema import validate_partition
-
-EXAMPLES = Path(retrain_platform.__file__).parent / "examples" / "specs"
-
-
-def example(name: str) -> dict:
-    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+from retrain_platform_tests.spec.spec_files import EXAMPLES, example
 
 
 def unchecked_spec(data: dict) -> ModelSpec:
@@ -62,8 +55,7 @@ def estimator_error(data: dict) -> str:
 def test_unknown_module() -> None:
     message = estimator_error(with_estimator("churn", "sklearn.linear_modell.LogisticRegression"))
     assert message == (
-        "model.estimator.class: cannot import module 'sklearn.linear_modell'; "
-        "check the spelling or install the package"
+        "model.estimator.class: cannot import module 'sklearn.linear_modell'; check the spelling or install the package"
     )
 
 

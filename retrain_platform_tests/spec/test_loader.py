@@ -5,24 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
-import retrain_platform
 from retrain_platform.spec import SpecError, load_spec, load_specs, parse_spec
 from retrain_platform.spec.model_spec import ModelSpec
-
-EXAMPLES = Path(retrain_platform.__file__).parent / "examples" / "specs"
-
-
-def example(name: str) -> dict:
-    """The parsed example spec ``name`` (a fresh copy each call)."""
-    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
-
-
-def write_spec(directory: Path, data: object, filename: str = "spec.yaml") -> Path:
-    path = directory / filename
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+from retrain_platform_tests.spec.spec_files import EXAMPLES, example, write_spec
 
 
 def load_error(path: Path) -> SpecError:

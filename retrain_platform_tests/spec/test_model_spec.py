@@ -10,24 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
-import retrain_platform
 from retrain_platform.spec import ModelSpec, SpecError, load_spec
 from retrain_platform.spec.model_spec import TrainingSpec
-
-EXAMPLES = Path(retrain_platform.__file__).parent / "examples" / "specs"
-
-
-def example(name: str) -> dict:
-    """The parsed example spec ``name`` (a fresh copy each call)."""
-    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
-
-
-def write_spec(tmp_path: Path, data: object, filename: str = "spec.yaml") -> Path:
-    path = tmp_path / filename
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+from retrain_platform_tests.spec.spec_files import EXAMPLES, example, write_spec
 
 
 def spec_problems(tmp_path: Path, data: object) -> tuple[Path, SpecError]:
@@ -310,9 +296,7 @@ INVALID = {
 }
 
 
-@pytest.mark.parametrize(
-    ("example_name", "mutate", "field_path", "fragments"), INVALID.values(), ids=INVALID.keys()
-)
+@pytest.mark.parametrize(("example_name", "mutate", "field_path", "fragments"), INVALID.values(), ids=INVALID.keys())
 def test_invalid_spec_names_file_field_and_fix(
     tmp_path: Path, example_name: str, mutate: Mutation, field_path: str, fragments: list[str]
 ) -> None:
@@ -365,9 +349,7 @@ CROSS_FIELD = {
 }
 
 
-@pytest.mark.parametrize(
-    ("example_name", "mutate", "fragments"), CROSS_FIELD.values(), ids=CROSS_FIELD.keys()
-)
+@pytest.mark.parametrize(("example_name", "mutate", "fragments"), CROSS_FIELD.values(), ids=CROSS_FIELD.keys())
 def test_cross_field_rule_names_fields_and_fix(
     tmp_path: Path, example_name: str, mutate: Mutation, fragments: list[str]
 ) -> None:
@@ -396,9 +378,7 @@ CROSS_FIELD_LOCATION = {
 }
 
 
-@pytest.mark.parametrize(
-    ("example_name", "mutate", "field"), CROSS_FIELD_LOCATION.values(), ids=CROSS_FIELD_LOCATION
-)
+@pytest.mark.parametrize(("example_name", "mutate", "field"), CROSS_FIELD_LOCATION.values(), ids=CROSS_FIELD_LOCATION)
 def test_cross_field_problem_is_located_at_its_field(
     tmp_path: Path, example_name: str, mutate: Mutation, field: str
 ) -> None:
@@ -483,9 +463,7 @@ DRIFT_OVERRIDES_REJECTED_ONLY_AT_RUN_TIME = {
     DRIFT_OVERRIDES_REJECTED_ONLY_AT_RUN_TIME.values(),
     ids=DRIFT_OVERRIDES_REJECTED_ONLY_AT_RUN_TIME,
 )
-def test_drift_override_the_drift_engine_rejects_fails_at_load(
-    tmp_path: Path, column: str, override: dict
-) -> None:
+def test_drift_override_the_drift_engine_rejects_fails_at_load(tmp_path: Path, column: str, override: dict) -> None:
     data = example("churn")
     data["drift"]["columns"] = {column: override}
     _, err = spec_problems(tmp_path, data)

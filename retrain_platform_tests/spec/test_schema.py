@@ -7,19 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-import retrain_platform
 from retrain_platform.spec import load_spec
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.spec.schema import ValidationResult, build_schema, validate_partition
+from retrain_platform_tests.spec.spec_files import EXAMPLES, example
 
-EXAMPLES = Path(retrain_platform.__file__).parent / "examples" / "specs"
 N = 20
-
-
-def example(name: str) -> dict:
-    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +187,7 @@ def test_strings_in_float_column_reports_no_spurious_range_failures(churn: Model
     raw["monthly_charges"] = raw["monthly_charges"].astype(object)
     raw.loc[[1, 3], "monthly_charges"] = ["abc", "n/a"]
     result = validate_partition(raw, churn)
-    assert not any("TypeError" in example for p in result.problems for example in p["examples"]), (
-        result.problems
-    )
+    assert not any("TypeError" in example for p in result.problems for example in p["examples"]), result.problems
 
 
 def test_strings_in_bool_column(churn: ModelSpec) -> None:
@@ -342,9 +334,7 @@ def test_describe_names_column_check_rows_and_examples(churn: ModelSpec) -> None
     raw = churn_frame()
     raw.loc[[2, 5], "region"] = ["mars", "mars"]
     result = validate_partition(raw, churn)
-    assert result.describe() == (
-        "region: isin(['north', 'south', 'east', 'west']) failed on 2 row(s), e.g. ['mars']"
-    )
+    assert result.describe() == ("region: isin(['north', 'south', 'east', 'west']) failed on 2 row(s), e.g. ['mars']")
 
 
 def test_build_schema_mirrors_the_spec(churn: ModelSpec) -> None:
