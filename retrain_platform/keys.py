@@ -19,26 +19,32 @@ class ModelKeys:
 
     @property
     def raw_batch(self) -> AssetKey:
+        """The landed file, unchanged, per day."""
         return self.asset("raw_batch")
 
     @property
     def features(self) -> AssetKey:
+        """Validated, typed features per day."""
         return self.asset("features")
 
     @property
     def drift_report(self) -> AssetKey:
+        """Drift of each day against the champion's training window."""
         return self.asset("drift_report")
 
     @property
     def champion_performance(self) -> AssetKey:
+        """The champion's metric on each newly labelled day."""
         return self.asset("champion_performance")
 
     @property
     def candidate_model(self) -> AssetKey:
+        """The newest trained candidate (an MLflow version)."""
         return self.asset("candidate_model")
 
     @property
     def production_model(self) -> AssetKey:
+        """The champion (the MLflow `champion` alias)."""
         return self.asset("production_model")
 
     @property
