@@ -27,6 +27,7 @@ from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.spec.schema import ValidationResult, validate_partition
 from retrain_platform.storage.lake import Lake
+from retrain_platform.training.window import window_partitions
 
 GUIDANCE = (
     "The raw file is kept in the lake and this partition is quarantined: nothing downstream uses it and the "
@@ -57,10 +58,12 @@ def _volume_check(context: AssetExecutionContext, lake: Lake, spec: ModelSpec, k
     event = context.instance.get_latest_materialization_event(keys.candidate_model)
     partitions = lake.feature_partitions(spec.name)
     if event is None:
+        # Count what the first training could use: the valid partitions of its window, not all history.
+        partitions = window_partitions(partitions, spec.training.window_days)
         rows = lake.feature_rows(spec.name, partitions)
         due = len(partitions) >= spec.training.min_partitions and rows >= spec.training.min_rows
         description = (
-            f"no model trained yet; {len(partitions)} valid partition(s), {rows} row(s) "
+            f"no model trained yet; {len(partitions)} valid partition(s), {rows} row(s) in the training window "
             f"(first training needs {spec.training.min_partitions} and {spec.training.min_rows})"
         )
     else:

@@ -68,7 +68,8 @@ def landed_files(folder: Path, suffix: str) -> list[Path]:
 def rejection(path: Path, spec: ModelSpec, partitions_def: PartitionsDefinition) -> str | None:
     """Why ``path`` cannot be a partition of ``spec``, or None if it can."""
     try:
-        dt.date.fromisoformat(path.stem)
+        # strptime, not date.fromisoformat: on Python 3.11 the latter also accepts "20260305".
+        dt.datetime.strptime(path.stem, "%Y-%m-%d")
     except ValueError:
         return (
             f"{path}: file name is not a date; name daily files YYYY-MM-DD{spec.landing.suffix} "
@@ -101,15 +102,18 @@ def build_landing_sensor(spec: ModelSpec, job: JobDefinition, partitions_def: Pa
         requests, rejected = [], []
         for path in landed_files(lake.landing_dir(spec), spec.landing.suffix):
             landed = fingerprint(path)
-            if seen.get(path.name) == landed:
+            previous = seen.get(path.name)
+            if previous == landed:
                 continue
-            known = path.name in seen
-            seen[path.name] = landed
+            # A rejection is re-examined every tick: the day may have ended since, or the spec's start_date moved.
             if reason := rejection(path, spec, partitions_def):
-                context.log.warning(reason)
-                rejected.append(reason)
+                if previous != f"rejected:{landed}":
+                    context.log.warning(reason)
+                    rejected.append(reason)
+                seen[path.name] = f"rejected:{landed}"
                 continue
-            if not known and already_ingested(context.instance, keys.raw_batch, path.stem, landed):
+            seen[path.name] = landed
+            if previous is None and already_ingested(context.instance, keys.raw_batch, path.stem, landed):
                 continue
             requests.append(
                 RunRequest(

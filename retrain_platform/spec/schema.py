@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -83,7 +84,33 @@ class ValidationResult:
         )
 
 
-def _summarise(failure_cases: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
+def _unconvertible(series: pd.Series, column_type: str) -> pd.Index:
+    """Rows whose value cannot become ``column_type``.
+
+    pandera reports a failed coercion for the whole column (every row, or a single ``None``), which would send a
+    user looking at valid rows; this finds the values that actually fail, the way the coercion reads them.
+    """
+    present = series.notna()
+    if column_type in ("float", "int"):
+        numbers = pd.to_numeric(series, errors="coerce")
+        bad = present & numbers.isna()
+        if column_type == "int":
+            bad |= numbers.notna() & (numbers % 1 != 0)
+    elif column_type == "bool":
+        text = series.astype(str).str.strip().str.lower()
+        booleans = series.map(lambda v: isinstance(v, bool | np.bool_))
+        bad = present & ~(booleans | text.isin(["true", "false", "1", "0", "1.0", "0.0"]))
+    else:
+        bad = pd.Series(False, index=series.index)
+    return series.index[bad.to_numpy()]
+
+
+def _problem(column: str, check: str, rows: pd.Index | int, examples: list) -> dict:
+    count = rows if isinstance(rows, int) else len(rows)
+    return {"column": column, "check": check, "rows": int(count), "examples": [str(x) for x in examples[:_EXAMPLES]]}
+
+
+def _summarise(failure_cases: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec) -> list[dict]:
     cases = failure_cases.copy()
     table = cases["schema_context"].eq("DataFrameSchema")
     presence = table & cases["check"].isin(["column_in_dataframe", "column_in_schema"])
@@ -92,23 +119,19 @@ def _summarise(failure_cases: pd.DataFrame, frame: pd.DataFrame) -> list[dict]:
     cases["column"] = cases["column"].fillna("(table)").astype(str)
     cases["check"] = cases["check"].astype(str)
     uncoercible = set(cases.loc[cases["check"].str.startswith("coerce_dtype"), "column"])
-    cases = cases[~cases["column"].isin(uncoercible) | cases["check"].str.startswith(("coerce_dtype", "dtype("))]
+    # A column that cannot be typed fails every other check too; only the typing problem is worth reporting.
+    cases = cases[~cases["column"].isin(uncoercible) | cases["check"].str.startswith("coerce_dtype")]
     problems = []
     for (column, check), group in cases.groupby(["column", "check"], sort=True):
-        if check.startswith("null fraction above") and column in frame:
+        if column in uncoercible and column in frame and column in spec.columns:
+            rows = _unconvertible(frame[column], spec.columns[column].type)
+            problems.append(_problem(column, check, rows, frame.loc[rows, column].drop_duplicates().tolist()))
+        elif check.startswith("null fraction above") and column in frame:
             nulls = frame.index[frame[column].isna()]
-            problems.append(
-                {
-                    "column": column,
-                    "check": check,
-                    "rows": len(nulls),
-                    "examples": [f"row {i}" for i in nulls[:_EXAMPLES]],
-                }
-            )
-            continue
-        examples = group["failure_case"].drop_duplicates().head(_EXAMPLES).tolist()
-        rows = group["index"].nunique() if group["index"].notna().any() else len(group)
-        problems.append({"column": column, "check": check, "rows": int(rows), "examples": [str(x) for x in examples]})
+            problems.append(_problem(column, check, nulls, [f"row {i}" for i in nulls]))
+        else:
+            rows = group["index"].nunique() if group["index"].notna().any() else len(group)
+            problems.append(_problem(column, check, int(rows), group["failure_case"].drop_duplicates().tolist()))
     return problems
 
 
@@ -117,5 +140,5 @@ def validate_partition(frame: pd.DataFrame, spec: ModelSpec) -> ValidationResult
     try:
         typed = build_schema(spec).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
-        return ValidationResult(None, _summarise(err.failure_cases, frame))
+        return ValidationResult(None, _summarise(err.failure_cases, frame, spec))
     return ValidationResult(typed[list(spec.columns)])

@@ -43,8 +43,12 @@ def _atomic_write(path: Path, write) -> None:
     # Write beside the target and rename, so a crash never leaves a half-written partition a reader could load.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class Lake(ConfigurableResource):
