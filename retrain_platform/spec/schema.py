@@ -15,6 +15,7 @@ from retrain_platform.spec.model_spec import ColumnSpec, ModelSpec
 
 _DTYPES = {"float": "float64", "int": "Int64", "bool": "boolean", "string": "string", "category": None}
 _EXAMPLES = 5
+_MIN_ROWS_ERROR = "fewer than {min_rows} row(s)"
 
 
 def _null_tolerance(limit: float) -> pa.Check:
@@ -56,7 +57,7 @@ def build_schema(spec: ModelSpec) -> pa.DataFrameSchema:
             pa.Check(
                 lambda df: len(df) >= spec.partitions.min_rows,
                 name="min_rows",
-                error=f"fewer than {spec.partitions.min_rows} row(s)",
+                error=_MIN_ROWS_ERROR.format(min_rows=spec.partitions.min_rows),
             )
         ],
         strict="filter" if spec.ignore_extra_columns else True,
@@ -126,6 +127,8 @@ def _summarise(failure_cases: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec
         if column in uncoercible and column in frame and column in spec.columns:
             rows = _unconvertible(frame[column], spec.columns[column].type)
             problems.append(_problem(column, check, rows, frame.loc[rows, column].drop_duplicates().tolist()))
+        elif check == _MIN_ROWS_ERROR.format(min_rows=spec.partitions.min_rows):
+            problems.append(_problem(column, check, len(frame), [f"{len(frame)} row(s) in the file"]))
         elif check.startswith("null fraction above") and column in frame:
             nulls = frame.index[frame[column].isna()]
             problems.append(_problem(column, check, nulls, [f"row {i}" for i in nulls]))
