@@ -22,8 +22,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 
 # The main job: replay 60 days of both example models through the real sensors and automation.
-demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/retrain demo --days 60 --json $(RETRAIN_HOME)/demo-timeline.json
+demo: install
+	$(BIN)/retrain demo --reset --days 60 --json $(RETRAIN_HOME)/demo-timeline.json
 
 # The whole suite, slow and service-backed tests included (this is what CI runs).
 test: install

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,11 +34,37 @@ def _instance():
     return DagsterInstance.get()
 
 
+DEMO_MARKER = ".retrain-demo"
+
+
+def _prepare_demo_home(home: Path, reset: bool) -> str | None:
+    """Make ``home`` ready for a replay; returns why it cannot be used, or None.
+
+    A replay must start empty (it lands its own history). ``--reset`` only ever deletes a home that a previous
+    demo created (it carries a marker file), never one holding real models.
+    """
+    if home.exists() and any(home.iterdir()):
+        if not (home / DEMO_MARKER).exists():
+            return (
+                f"{home} already holds platform state that the demo did not create; "
+                "set RETRAIN_HOME to an empty folder for the demo"
+            )
+        if not reset:
+            return f"{home} holds a previous demo; pass --reset to replay from scratch (make demo does)"
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / DEMO_MARKER).write_text("created by `retrain demo`; `retrain demo --reset` may delete this folder\n")
+    return None
+
+
 def _demo(args) -> int:
     from retrain_platform.demo.replay import format_timeline, run_demo, write_json
 
     started = time.perf_counter()
     home = retrain_home()
+    if problem := _prepare_demo_home(home, args.reset):
+        print(f"demo refused: {problem}", file=sys.stderr)
+        return 1
     result = run_demo(home, _instance(), days=args.days, seed=args.seed)
     print(format_timeline(result))
     if args.json:
@@ -107,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=60, help="days to replay (default 60)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="also write the timeline as JSON")
+    p.add_argument("--reset", action="store_true", help="delete a previous demo's home first")
     p.set_defaults(func=_demo)
 
     p = commands.add_parser("status", help="champion, metric, age, window, drift and last decision")

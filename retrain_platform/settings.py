@@ -27,9 +27,7 @@ def mlflow_tracking_uri(home: Path | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite store under the home folder (no server needed)."""
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         return uri
-    path = (home or retrain_home()) / "mlflow" / "mlflow.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
+    return f"sqlite:///{(home or retrain_home()) / 'mlflow' / 'mlflow.db'}"
 
 
 def mlflow_artifact_root(home: Path | None = None) -> str:

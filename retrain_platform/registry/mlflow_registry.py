@@ -86,6 +86,10 @@ class ModelRegistry(ConfigurableResource):
         if self._client is None:
             from mlflow import MlflowClient
 
+            if self.tracking_uri.startswith("sqlite:///"):
+                # SQLite creates the database file but not its folder; done here, not at import time.
+                Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
