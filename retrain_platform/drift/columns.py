@@ -37,17 +37,13 @@ def validate_column_kinds(column_kinds: Mapping[str, str]) -> dict[str, ColumnKi
             ``"numerical"`` or ``"categorical"``.
     """
     if not isinstance(column_kinds, Mapping) or not column_kinds:
-        raise ValueError(
-            'column_kinds must be a non-empty mapping such as {"age": "numerical", "plan": "categorical"}'
-        )
+        raise ValueError('column_kinds must be a non-empty mapping such as {"age": "numerical", "plan": "categorical"}')
     checked: dict[str, ColumnKind] = {}
     for name, kind in column_kinds.items():
         if not isinstance(name, str):
             raise ValueError(f"column names must be strings; got {name!r} ({type(name).__name__})")
         if kind not in COLUMN_KINDS:
-            raise ValueError(
-                f"column {name!r} has kind {kind!r}; use one of {', '.join(map(repr, COLUMN_KINDS))}"
-            )
+            raise ValueError(f"column {name!r} has kind {kind!r}; use one of {', '.join(map(repr, COLUMN_KINDS))}")
         checked[name] = kind
     return checked
 

@@ -123,9 +123,7 @@ def _segments_from_steps(own: np.ndarray, other: np.ndarray, owns_shared_levels:
     return float(gaps.sum())
 
 
-def _aligned_counts(
-    reference: CategoryCounts, current: CategoryCounts
-) -> tuple[list, np.ndarray, np.ndarray]:
+def _aligned_counts(reference: CategoryCounts, current: CategoryCounts) -> tuple[list, np.ndarray, np.ndarray]:
     """Counts of both sides over the union of their values (reference values first)."""
     index: dict[Hashable, int] = {value: i for i, value in enumerate(reference.values)}
     for value in current.values:
@@ -170,9 +168,7 @@ def z_p_value(reference: ColumnSummary, current: ColumnSummary) -> float:
     return float(2 * (1 - stats.norm.cdf(np.abs(z))))
 
 
-def _binned_shares(
-    reference: ColumnSummary, current: ColumnSummary, fill_zeros: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _binned_shares(reference: ColumnSummary, current: ColumnSummary, fill_zeros: bool) -> tuple[np.ndarray, np.ndarray]:
     """Shares per bin or category, as evidently's ``get_binned_data``.
 
     Numeric columns with more than 20 distinct reference values use Sturges bins over
@@ -237,9 +233,7 @@ _METHODS: dict[str, DriftMethod] = {
     method.name: method
     for method in (
         # evidently's K-S test alone counts p == threshold as drift.
-        DriftMethod(
-            "ks", "K-S p_value", (NUMERICAL,), score=ks_p_value, drifted=_p_value_drifted(True), **_P_VALUE
-        ),
+        DriftMethod("ks", "K-S p_value", (NUMERICAL,), score=ks_p_value, drifted=_p_value_drifted(True), **_P_VALUE),
         DriftMethod(
             "wasserstein",
             "Wasserstein distance (normed)",
@@ -287,6 +281,4 @@ def get_method(name: str) -> DriftMethod:
     try:
         return _METHODS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown drift method {name!r}; valid methods are: {', '.join(SUPPORTED_METHODS)}"
-        ) from None
+        raise ValueError(f"unknown drift method {name!r}; valid methods are: {', '.join(SUPPORTED_METHODS)}") from None

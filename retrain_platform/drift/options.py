@@ -76,8 +76,7 @@ def validate_overrides(
             )
         if not isinstance(override, ColumnOverride):
             raise ValueError(
-                f"override for column {column!r} must be a ColumnOverride(method=..., threshold=...); "
-                f"got {override!r}"
+                f"override for column {column!r} must be a ColumnOverride(method=..., threshold=...); got {override!r}"
             )
         kind = column_kinds[column]
         if override.method is not None:
@@ -103,7 +102,6 @@ def validate_drift_share(drift_share: float) -> float:
         raise ValueError(f"drift_share must be a number in (0, 1]; got {drift_share!r}")
     if not 0 < drift_share <= 1:
         raise ValueError(
-            "drift_share must be in (0, 1] (e.g. 0.5: drift when half the columns drift); "
-            f"got {drift_share!r}"
+            f"drift_share must be in (0, 1] (e.g. 0.5: drift when half the columns drift); got {drift_share!r}"
         )
     return float(drift_share)

@@ -122,23 +122,17 @@ def write_drift_report(
         kinds = validate_column_kinds(column_kinds)
         missing = [name for name in kinds if name not in reference.columns]
         if missing:
-            raise ValueError(
-                f"columns {missing} are not in the reference frame; fix column_kinds or the frame"
-            )
+            raise ValueError(f"columns {missing} are not in the reference frame; fix column_kinds or the frame")
         reference_rows = len(reference)
         reference_sample = sample_frame(reference[list(kinds)], sample_rows, seed)
         origin = ""
     else:
-        raise ValueError(
-            f"reference must be a ReferenceSketch or a DataFrame; got {type(reference).__name__}"
-        )
+        raise ValueError(f"reference must be a ReferenceSketch or a DataFrame; got {type(reference).__name__}")
     checked_overrides = validate_overrides(overrides, kinds)
     current_sample = sample_frame(current, sample_rows, seed)
 
     description = (
-        _describe_sampling(
-            len(current_sample), len(current), len(reference_sample), reference_rows, sample_rows, seed
-        )
+        _describe_sampling(len(current_sample), len(current), len(reference_sample), reference_rows, sample_rows, seed)
         + origin
     )
     columns, excluded = _comparable_columns(kinds, current_sample, reference_sample)
@@ -158,9 +152,7 @@ def write_drift_report(
                 columns=columns,
                 drift_share=drift_share,
                 per_column_method={c: o.method for c, o in overrides_shown.items() if o.method},
-                per_column_threshold={
-                    c: o.threshold for c, o in overrides_shown.items() if o.threshold is not None
-                },
+                per_column_threshold={c: o.threshold for c, o in overrides_shown.items() if o.threshold is not None},
             )
         )
     definition = DataDefinition(

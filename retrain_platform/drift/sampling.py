@@ -18,9 +18,7 @@ def validate_sample_rows(sample_rows: int | None) -> int | None:
     if sample_rows is None:
         return None
     if isinstance(sample_rows, bool) or not isinstance(sample_rows, (int, np.integer)) or sample_rows < 1:
-        raise ValueError(
-            f"sample_rows must be a positive integer, or None to disable sampling; got {sample_rows!r}"
-        )
+        raise ValueError(f"sample_rows must be a positive integer, or None to disable sampling; got {sample_rows!r}")
     return int(sample_rows)
 
 

@@ -112,9 +112,7 @@ def build_monitoring_assets(spec: ModelSpec, partitions_def: PartitionsDefinitio
         if report.when == "always" or (report.when == "on_drift" and result.dataset_drift):
             path = lake.report_path(spec.name, partition)
             path.parent.mkdir(parents=True, exist_ok=True)
-            sampling = write_drift_report(
-                current, sketch, path, sample_rows=report.sample_rows, seed=report.seed
-            )
+            sampling = write_drift_report(current, sketch, path, sample_rows=report.sample_rows, seed=report.seed)
             metadata["report"] = MetadataValue.url(path.as_uri())
             metadata["report_sampling"] = sampling
         drifted = [c.column for c in result.columns if c.drifted]
