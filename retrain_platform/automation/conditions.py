@@ -12,7 +12,8 @@ fires while a candidate is still running is not lost. ``production_model`` follo
 
 from __future__ import annotations
 
-from dagster import AssetCheckKey, AssetSelection, AutomationCondition
+from dagster import AssetCheckKey, AutomationCondition
+from dagster._core.definitions.declarative_automation.operators import EntityMatchesCondition
 
 from retrain_platform.automation.reasons import trigger_checks
 from retrain_platform.keys import ModelKeys
@@ -23,18 +24,14 @@ def check_newly_failed(check: AssetCheckKey) -> AutomationCondition:
     """True on the evaluation where ``check`` starts failing on its asset's latest partition.
 
     Only the latest partition counts, so backfilling history never starts a retrain, and ``newly_true`` fires
-    once per failure episode of *this* check rather than on every failing day. ``asset_matches`` (not
-    ``any_deps_match``) keeps each trigger independent: in dagster 1.13, OR-ing several
-    ``any_deps_match(...).newly_true()`` branches never fires (pinned by the automation tests).
+    once per failure episode of *this* check rather than on every failing day. The condition targets the check
+    key itself: ``any_checks_match(...).allow(...)`` would be the public spelling, but in dagster 1.13 ``allow``
+    intersects the asset graph's own check-key set in place, so every evaluation strips the other checks
+    (including the blocking ``schema`` check) from the graph (pinned by the automation tests).
     """
-    failed = AutomationCondition.any_checks_match(AutomationCondition.check_failed()).allow(
-        AssetSelection.checks(check)
-    )
-    latest_failed = failed & AutomationCondition.in_latest_time_window()
+    latest_failed = AutomationCondition.check_failed() & AutomationCondition.in_latest_time_window()
     return (
-        AutomationCondition.asset_matches(check.asset_key, latest_failed)
-        .newly_true()
-        .with_label(f"{check.name} check failed")
+        EntityMatchesCondition(key=check, operand=latest_failed).newly_true().with_label(f"{check.name} check failed")
     )
 
 
@@ -45,9 +42,9 @@ def retrain_condition(spec: ModelSpec) -> AutomationCondition:
     for check in checks[1:]:
         fired = fired | check_newly_failed(check)
     if spec.triggers.cron:
-        fired = fired | AutomationCondition.cron_tick_passed(spec.triggers.cron).with_label(
-            f"cron {spec.triggers.cron}"
-        )
+        # Not before a first model exists: the volume trigger trains it once there is enough data.
+        scheduled = AutomationCondition.cron_tick_passed(spec.triggers.cron) & ~AutomationCondition.missing()
+        fired = fired | scheduled.with_label(f"cron {spec.triggers.cron}")
     if spec.triggers.max_model_age_days is not None:
         stale = AutomationCondition.asset_matches(
             ModelKeys(spec.name).production_model, AutomationCondition.freshness_failed()

@@ -159,9 +159,12 @@ def write_drift_report(
         numerical_columns=[c for c in columns if kinds[c] == NUMERICAL],
         categorical_columns=[c for c in columns if kinds[c] != NUMERICAL],
     )
+    # evidently's charts call NumPy on numerical columns; pandas' nullable dtypes (Int64, Float64) reach it as
+    # object arrays and fail, so numerical columns are handed over as plain float64.
+    plain = {c: "float64" for c in definition.numerical_columns}
     snapshot = Report(metrics, include_tests=True, metadata={"sampling": description}).run(
-        Dataset.from_pandas(current_sample[columns], data_definition=definition),
-        Dataset.from_pandas(reference_sample[columns], data_definition=definition),
+        Dataset.from_pandas(current_sample[columns].astype(plain), data_definition=definition),
+        Dataset.from_pandas(reference_sample[columns].astype(plain), data_definition=definition),
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

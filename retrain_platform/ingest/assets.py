@@ -11,7 +11,6 @@ import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     DataVersion,
@@ -22,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from retrain_platform.check_specs import daily_check
 from retrain_platform.ingest.sensor import FINGERPRINT_METADATA, fingerprint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
@@ -118,18 +118,16 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
         )
 
     checks = [
-        AssetCheckSpec(
-            keys.schema_check.name,
-            asset=keys.features,
-            partitions_def=partitions_def,
+        daily_check(
+            keys.schema_check,
+            partitions_def,
+            "The partition matches the model spec (columns, types, ranges, categories, nulls).",
             blocking=True,
-            description="The partition matches the model spec (columns, types, ranges, categories, nulls).",
         ),
-        AssetCheckSpec(
-            keys.volume_check.name,
-            asset=keys.features,
-            partitions_def=partitions_def,
-            description="Warns when enough new valid rows have landed to train (first model) or retrain.",
+        daily_check(
+            keys.volume_check,
+            partitions_def,
+            "Warns when enough new valid rows have landed to train (first model) or retrain.",
         ),
     ]
 

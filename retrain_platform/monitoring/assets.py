@@ -10,7 +10,6 @@ import datetime as dt
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     MaterializeResult,
@@ -22,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from retrain_platform.check_specs import daily_check
 from retrain_platform.drift import ColumnOverride, detect_drift, write_drift_report
 from retrain_platform.keys import ModelKeys
 from retrain_platform.monitoring.reference import load_reference
@@ -67,11 +67,10 @@ def build_monitoring_assets(spec: ModelSpec, partitions_def: PartitionsDefinitio
         group_name=spec.name,
         kinds={"evidently"},
         check_specs=[
-            AssetCheckSpec(
-                keys.drift_check.name,
-                asset=keys.drift_report,
-                partitions_def=partitions_def,
-                description=f"Warns when at least {spec.drift.share_threshold:.0%} of feature columns drifted "
+            daily_check(
+                keys.drift_check,
+                partitions_def,
+                f"Warns when at least {spec.drift.share_threshold:.0%} of feature columns drifted "
                 "from the champion's training window.",
             )
         ],
@@ -129,18 +128,16 @@ def build_monitoring_assets(spec: ModelSpec, partitions_def: PartitionsDefinitio
 
     metric = METRICS[spec.metric.name]
     performance_checks = [
-        AssetCheckSpec(
-            keys.performance_check.name,
-            asset=keys.champion_performance,
-            partitions_def=partitions_def,
-            description=f"Warns when the champion's {metric.name} on a new partition is worse than "
+        daily_check(
+            keys.performance_check,
+            partitions_def,
+            f"Warns when the champion's {metric.name} on a new partition is worse than "
             f"{spec.triggers.performance_floor}.",
         ),
-        AssetCheckSpec(
-            keys.age_check.name,
-            asset=keys.champion_performance,
-            partitions_def=partitions_def,
-            description="Warns when the partition is more than max_model_age_days past the end of the champion's "
+        daily_check(
+            keys.age_check,
+            partitions_def,
+            "Warns when the partition is more than max_model_age_days past the end of the champion's "
             "training window (model age in data time, so replays and backfills see it too).",
         ),
     ]
@@ -196,7 +193,7 @@ def build_monitoring_assets(spec: ModelSpec, partitions_def: PartitionsDefinitio
                     severity=AssetCheckSeverity.WARN,
                     description=f"champion v{champion.version} trained on data up to {window_end}, "
                     f"{age_days} day(s) before this partition"
-                    + (f" (max {max_age})" if max_age is not None else " (no max_model_age_days configured)"),
+                    + (f" (max {max_age:g})" if max_age is not None else " (no max_model_age_days configured)"),
                     metadata={"age_days": age_days},
                 ),
             ],
