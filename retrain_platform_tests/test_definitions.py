@@ -1,0 +1,120 @@
+"""``retrain_platform.definitions:defs``, what ``dagster dev -w workspace.yaml`` loads, with the bundled examples."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+)
+
+from retrain_platform.definitions import AUTOMATION_SENSOR, build_definitions
+from retrain_platform.spec import load_specs
+from retrain_platform_tests.conftest import make_spec
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "retrain_platform" / "examples" / "specs"
+MODELS = ("churn", "sales")
+ASSETS = ("raw_batch", "features", "drift_report", "champion_performance", "candidate_model", "production_model")
+
+
+@pytest.fixture(scope="module")
+def defs() -> Definitions:
+    """The module attribute itself, as built on import (the bundled examples unless RETRAIN_SPECS is set)."""
+    import retrain_platform.definitions as module
+
+    if os.environ.get("RETRAIN_SPECS"):
+        pytest.skip("RETRAIN_SPECS is set: defs holds other models than the bundled examples")
+    return module.defs
+
+
+def test_defs_hold_exactly_the_bundled_examples(defs, tmp_path):
+    examples = build_definitions(load_specs([EXAMPLES]), home=tmp_path)
+    assert defs.resolve_asset_graph().get_all_asset_keys() == examples.resolve_asset_graph().get_all_asset_keys()
+    assert {s.name for s in defs.sensors} == {s.name for s in examples.sensors}
+
+
+def test_every_example_model_has_its_asset_group(defs):
+    graph = defs.resolve_asset_graph()
+    assert graph.get_all_asset_keys() == {AssetKey([m, a]) for m in MODELS for a in ASSETS}
+    for model in MODELS:
+        for asset in ASSETS:
+            assert graph.get(AssetKey([model, asset])).group_name == model
+        assert graph.get(AssetKey([model, "features"])).partitions_def is not None
+        assert graph.get(AssetKey([model, "candidate_model"])).partitions_def is None
+        assert graph.get(AssetKey([model, "candidate_model"])).automation_condition is not None
+        assert graph.get(AssetKey([model, "production_model"])).automation_condition is not None
+        assert graph.get(AssetKey([model, "drift_report"])).automation_condition is not None
+
+
+def test_checks_of_each_model(defs):
+    graph = defs.resolve_asset_graph()
+    for model in MODELS:
+        checks = {(k.asset_key.path[-1], k.name) for k in graph.asset_check_keys if k.asset_key.path[0] == model}
+        assert checks == {
+            ("features", "schema"),
+            ("features", "training_volume"),
+            ("drift_report", "drift"),
+            ("champion_performance", "performance_floor"),
+            ("champion_performance", "champion_age"),
+        }
+        assert graph.get(AssetCheckKey(AssetKey([model, "features"]), "schema")).blocking
+        assert not graph.get(AssetCheckKey(AssetKey([model, "drift_report"]), "drift")).blocking
+
+
+def test_jobs_and_sensors(defs):
+    jobs = {job.name for job in defs.resolve_all_job_defs()}
+    assert {f"{m}_{kind}" for m in MODELS for kind in ("ingest", "retrain")} <= jobs
+
+    sensors = {s.name: defs.resolve_sensor_def(s.name) for s in defs.sensors}
+    assert set(sensors) == {"churn_landing_sensor", "sales_landing_sensor", AUTOMATION_SENSOR}
+    for sensor in sensors.values():
+        assert sensor.default_status == DefaultSensorStatus.RUNNING, sensor.name
+    automation = sensors[AUTOMATION_SENSOR]
+    assert isinstance(automation, AutomationConditionSensorDefinition)
+    assert sensors["churn_landing_sensor"].job_name == "churn_ingest"
+    assert sensors["sales_landing_sensor"].job_name == "sales_ingest"
+
+    ingest = defs.resolve_job_def("churn_ingest")
+    assert ingest.partitions_def is not None
+    retrain = defs.resolve_job_def("churn_retrain")
+    assert retrain.asset_layer.executable_asset_keys >= {
+        AssetKey(["churn", "candidate_model"]),
+        AssetKey(["churn", "production_model"]),
+    }
+
+
+def test_resources_and_validation(defs):
+    assert {"lake", "registry"} <= set(defs.resources)
+    Definitions.validate_loadable(defs)
+
+
+def test_specs_from_the_environment_become_asset_groups(tmp_path):
+    spec = make_spec("fraud_like")
+    defs = build_definitions([spec], home=tmp_path)
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    assert keys == {AssetKey(["fraud_like", a]) for a in ASSETS}
+
+
+def test_dagster_validates_the_workspace(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("RETRAIN_SPECS", "MLFLOW_TRACKING_URI", "DAGSTER_HOME")}
+    env["RETRAIN_HOME"] = str(tmp_path / "home")
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", str(REPO / "workspace.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr
