@@ -40,14 +40,16 @@ DEMO_MARKER = ".retrain-demo"
 def _prepare_demo_home(home: Path, reset: bool) -> str | None:
     """Make ``home`` ready for a replay; returns why it cannot be used, or None.
 
-    A replay must start empty (it lands its own history). ``--reset`` only ever deletes a home that a previous
-    demo created (it carries a marker file), never one holding real models.
+    A replay must start without platform data (it lands its own history). A home holding only a Dagster
+    instance (``make ui`` run first, say) is fine. ``--reset`` only ever deletes a home that a previous demo
+    created (it carries a marker file), never one holding real models.
     """
-    if home.exists() and any(home.iterdir()):
+    data = [d for d in ("landing", "lake", "mlflow", "reports") if (home / d).is_dir() and any((home / d).iterdir())]
+    if data:
         if not (home / DEMO_MARKER).exists():
             return (
-                f"{home} already holds platform state that the demo did not create; "
-                "set RETRAIN_HOME to an empty folder for the demo"
+                f"{home} already holds platform data the demo did not create ({', '.join(data)}); "
+                "set RETRAIN_HOME to another folder for the demo"
             )
         if not reset:
             return f"{home} holds a previous demo; pass --reset to replay from scratch (make demo does)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,13 @@ from retrain_platform.spec import ModelSpec, parse_spec
 from retrain_platform.storage.lake import Lake
 
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+# The suite never touches the user's home: `make test` exports RETRAIN_HOME/DAGSTER_HOME for the demo, and
+# anything that fell back to them (a dagster CLI call writing its logs, say) would leave state in the repo.
+_SUITE_HOME = Path(tempfile.mkdtemp(prefix="retrain-tests-"))
+os.environ["RETRAIN_HOME"] = str(_SUITE_HOME / "home")
+os.environ["DAGSTER_HOME"] = str(_SUITE_HOME / "dagster")
+(_SUITE_HOME / "dagster").mkdir()
+(_SUITE_HOME / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 

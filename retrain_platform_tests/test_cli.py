@@ -193,3 +193,37 @@ def test_demo_replays_both_models_and_promotes_a_first_model(tmp_path):
     assert (home / "dagster" / "dagster.yaml").is_file()  # the instance was seeded with the project's config
     assert (home / "mlflow" / "mlflow.db").is_file()
     shutil.rmtree(home)  # a demo home is large; do not keep it in pytest's basetemp
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the demo's home: it starts without platform data and --reset only deletes a previous demo's folder
+
+
+def test_demo_accepts_an_empty_home_or_one_holding_only_a_dagster_instance(tmp_path):
+    from retrain_platform.cli import DEMO_MARKER, _prepare_demo_home
+
+    (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    assert _prepare_demo_home(tmp_path, reset=False) is None
+    assert (tmp_path / DEMO_MARKER).exists()
+    assert (tmp_path / "dagster" / "dagster.yaml").exists()  # nothing of the user's was deleted
+
+
+def test_demo_refuses_a_home_with_data_it_did_not_create_even_with_reset(tmp_path):
+    from retrain_platform.cli import _prepare_demo_home
+
+    (tmp_path / "lake" / "fraud").mkdir(parents=True)
+    problem = _prepare_demo_home(tmp_path, reset=True)
+    assert problem is not None and "did not create" in problem and "lake" in problem
+    assert (tmp_path / "lake" / "fraud").exists()
+
+
+def test_demo_replays_over_a_previous_demo_only_with_reset(tmp_path):
+    from retrain_platform.cli import DEMO_MARKER, _prepare_demo_home
+
+    assert _prepare_demo_home(tmp_path, reset=False) is None
+    (tmp_path / "landing" / "churn").mkdir(parents=True)
+    (tmp_path / "landing" / "churn" / "2026-01-01.parquet").write_bytes(b"x")
+    assert "--reset" in _prepare_demo_home(tmp_path, reset=False)
+    assert _prepare_demo_home(tmp_path, reset=True) is None
+    assert not (tmp_path / "landing").exists() and (tmp_path / DEMO_MARKER).exists()
