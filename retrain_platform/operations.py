@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from dagster import AssetMaterialization, DagsterInstance, DataVersion
 
 from retrain_platform.keys import ModelKeys
-from retrain_platform.monitoring.assets import WINDOW_END_TAG
 from retrain_platform.monitoring.reference import build_reference, training_partitions
 from retrain_platform.promotion.metrics import METRICS
-from retrain_platform.registry import ModelRegistry
+from retrain_platform.registry import PREVIOUS_TAG, PROMOTED_AT_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
 
@@ -77,7 +76,7 @@ def model_status(spec: ModelSpec, registry: ModelRegistry, instance: DagsterInst
         )
     run = registry.client.get_run(champion.run_id)
     metric_value = run.data.metrics.get(f"holdout_{spec.metric.name}")
-    promoted = champion.tags.get("champion.promoted_at")
+    promoted = champion.tags.get(PROMOTED_AT_TAG)
     since = dt.datetime.fromisoformat(promoted) if promoted else champion.created
     age = (dt.datetime.now(dt.UTC) - since).total_seconds() / 86400
     partitions = training_partitions(champion)
@@ -111,7 +110,7 @@ def rollback(
     champion = registry.champion(spec.name)
     if champion is None:
         raise ValueError(f"{spec.name} has no champion; there is nothing to roll back")
-    target = to_version or champion.tags.get("champion.previous")
+    target = to_version or champion.tags.get(PREVIOUS_TAG)
     if not target:
         raise ValueError(f"{spec.name} v{champion.version} has no previous champion; pass --to VERSION")
     known = {v.version for v in registry.versions(spec.name)}
@@ -127,14 +126,9 @@ def rollback(
     registry.set_champion(
         spec.name,
         info.version,
-        {
-            "champion.promoted_at": now,
-            "champion.previous": champion.version,
-            "champion.reason": f"rollback: {reason}",
-            "rollback.by": who,
-            "rollback.at": now,
-            "rollback.from": champion.version,
-        },
+        reason=f"rollback: {reason}",
+        tags={"rollback.by": who, "rollback.at": now, "rollback.from": champion.version},
+        at=now,
     )
     instance.report_runless_asset_event(
         AssetMaterialization(

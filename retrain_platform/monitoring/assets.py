@@ -12,6 +12,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetsDefinition,
+    AutomationCondition,
     MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
@@ -26,12 +27,11 @@ from retrain_platform.drift import ColumnOverride, detect_drift, write_drift_rep
 from retrain_platform.keys import ModelKeys
 from retrain_platform.monitoring.reference import load_reference
 from retrain_platform.promotion.metrics import METRICS, predict_for
-from retrain_platform.registry import ModelRegistry
+from retrain_platform.registry import WINDOW_END_TAG, ModelRegistry
 from retrain_platform.spec.estimator import model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
 
-WINDOW_END_TAG = "training.window_end"
 _DRIFT_TABLE = TableSchema(
     columns=[
         TableColumn("column", "string"),
@@ -53,7 +53,9 @@ def _no_champion(check_names: list[str]) -> MaterializeResult:
     )
 
 
-def build_monitoring_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -> list[AssetsDefinition]:
+def build_monitoring_assets(
+    spec: ModelSpec, partitions_def: PartitionsDefinition, automation_condition: AutomationCondition | None = None
+) -> list[AssetsDefinition]:
     """The ``drift_report`` and ``champion_performance`` assets of one model."""
     keys = ModelKeys(spec.name)
     overrides = {
@@ -66,6 +68,7 @@ def build_monitoring_assets(spec: ModelSpec, partitions_def: PartitionsDefinitio
         partitions_def=partitions_def,
         group_name=spec.name,
         kinds={"evidently"},
+        automation_condition=automation_condition,
         check_specs=[
             daily_check(
                 keys.drift_check,
@@ -148,6 +151,7 @@ def build_monitoring_assets(spec: ModelSpec, partitions_def: PartitionsDefinitio
         partitions_def=partitions_def,
         group_name=spec.name,
         kinds={"sklearn"},
+        automation_condition=automation_condition,
         check_specs=performance_checks,
         description=f"The champion's {metric.name} on the newly labelled partition.",
     )

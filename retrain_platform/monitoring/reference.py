@@ -11,11 +11,10 @@ import json
 import threading
 
 from retrain_platform.drift import ReferenceSketch
-from retrain_platform.registry import ModelRegistry, VersionInfo
+from retrain_platform.registry import PARTITIONS_TAG, ModelRegistry, VersionInfo
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
 
-PARTITIONS_TAG = "training.partitions"
 REFERENCE_ARTIFACT = "reference"
 _LOCK = threading.Lock()
 _CACHE: dict[str, ReferenceSketch] = {}

@@ -109,15 +109,7 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
         # The reference sketch must exist before the alias moves, so no drift check ever sees a champion
         # without one.
         build_reference(lake, registry, spec, candidate)
-        registry.set_champion(
-            spec.name,
-            candidate.version,
-            {
-                "champion.promoted_at": now,
-                "champion.previous": champion.version if champion else "",
-                "champion.reason": decision.reason,
-            },
-        )
+        registry.set_champion(spec.name, candidate.version, reason=decision.reason)
         yield Output(None, data_version=DataVersion(f"v{candidate.version}"), metadata=metadata)
 
     return production_model

@@ -21,6 +21,12 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 CHAMPION_ALIAS = "champion"
+# Tags the platform writes on model versions; the registry's audit trail, readable from MLflow alone.
+PARTITIONS_TAG = "training.partitions"
+WINDOW_END_TAG = "training.window_end"
+PROMOTED_AT_TAG = "champion.promoted_at"
+PREVIOUS_TAG = "champion.previous"
+REASON_TAG = "champion.reason"
 # skops refuses to load any type not on its allow-list; these packages' types are what scikit-learn models hold.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 _CACHE_LOCK = threading.Lock()
@@ -184,10 +190,23 @@ class ModelRegistry(ConfigurableResource):
         for key, value in tags.items():
             self.client.set_model_version_tag(model, str(version), key, str(value))
 
-    def set_champion(self, model: str, version: str, tags: dict[str, str]) -> None:
-        """Move the ``champion`` alias to ``version`` and record why on that version."""
-        self.tag_version(model, version, tags)
+    def set_champion(
+        self, model: str, version: str, reason: str, tags: dict[str, str] | None = None, at: str | None = None
+    ) -> str | None:
+        """Move the ``champion`` alias to ``version``, recording when (``at``, default now), why and whom it
+        replaced on the version, plus any extra ``tags``. Returns the version it replaced (None for a first
+        champion).
+        """
+        previous = self.champion(model)
+        record = {
+            PROMOTED_AT_TAG: at or dt.datetime.now(dt.UTC).isoformat(),
+            PREVIOUS_TAG: previous.version if previous else "",
+            REASON_TAG: reason,
+            **(tags or {}),
+        }
+        self.tag_version(model, version, record)
         self.client.set_registered_model_alias(model, CHAMPION_ALIAS, str(version))
+        return previous.version if previous else None
 
     def load(self, info: VersionInfo) -> Any:
         """Load a version's scikit-learn model, cached per process (versions are immutable)."""

@@ -23,10 +23,8 @@ from dagster import (
 
 from retrain_platform.automation.reasons import active_triggers
 from retrain_platform.keys import ModelKeys
-from retrain_platform.monitoring.assets import WINDOW_END_TAG
-from retrain_platform.monitoring.reference import PARTITIONS_TAG
 from retrain_platform.promotion.metrics import METRICS, predict_for
-from retrain_platform.registry import ModelRegistry
+from retrain_platform.registry import PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.spec.estimator import build_estimator, model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import PARTITION_COLUMN, Lake, file_sha256
