@@ -37,9 +37,7 @@ def build_model_definitions(spec: ModelSpec) -> Definitions:
     keys = ModelKeys(spec.name)
     daily = DailyPartitionsDefinition(start_date=spec.partitions.start_date.isoformat())
     raw_batch, features = build_ingest_assets(spec, daily)
-    drift_report, champion_performance = (
-        a.with_attributes(automation_condition=monitoring_condition()) for a in build_monitoring_assets(spec, daily)
-    )
+    drift_report, champion_performance = build_monitoring_assets(spec, daily, monitoring_condition())
     candidate = build_training_asset(spec, retrain_condition(spec))
     production = build_promotion_asset(spec, promotion_condition())
     ingest = define_asset_job(

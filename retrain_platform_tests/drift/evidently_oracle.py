@@ -38,24 +38,11 @@ class EvidentlyVerdict:
 
 
 def evidently_drift(
-    current: pd.DataFrame,
-    reference: pd.DataFrame,
-    column_kinds: Mapping[str, str],
-    *,
-    drift_share: float = 0.5,
-    per_column_method: dict[str, str] | None = None,
-    per_column_threshold: dict[str, float] | None = None,
+    current: pd.DataFrame, reference: pd.DataFrame, column_kinds: Mapping[str, str], **options
 ) -> EvidentlyVerdict:
-    """Run DataDriftPreset (current first, as evidently expects) and read back its verdicts."""
-    snapshot = run_preset(
-        current,
-        reference,
-        column_kinds,
-        drift_share=drift_share,
-        per_column_method=per_column_method,
-        per_column_threshold=per_column_threshold,
-    )
-    return read_verdict(snapshot)
+    """Run DataDriftPreset (current first, as evidently expects; options as :func:`run_preset`) and read back
+    its verdicts."""
+    return read_verdict(run_preset(current, reference, column_kinds, **options))
 
 
 def run_preset(
