@@ -96,8 +96,14 @@ def model_input(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
 
 
 def build_estimator(spec: ModelSpec) -> Pipeline | BaseEstimator:
-    """Return an unfitted estimator (a pipeline when preprocessing applies) for ``spec``."""
+    """Return an unfitted estimator (a pipeline when preprocessing applies) for ``spec``.
+
+    An estimator that takes a ``random_state`` and was not given one gets ``training.random_state``, so a
+    candidate trained twice on the same window is the same model (and the gate's decision reproducible).
+    """
     estimator = _instantiate(spec.model.estimator, "model.estimator")
+    if "random_state" in estimator.get_params() and "random_state" not in spec.model.estimator.params:
+        estimator.set_params(random_state=spec.training.random_state)
     preprocessing = spec.model.preprocessing
     if preprocessing == "none":
         return estimator

@@ -343,3 +343,11 @@ def test_auto_pipeline_fits_nullable_bool_column_after_validation() -> None:
     inputs = model_input(typed, spec)
     model = build_estimator(spec).fit(inputs, typed["churned"])
     assert model.predict_proba(inputs).shape == (len(typed), 2)
+
+
+def test_training_random_state_reaches_the_estimator_unless_params_set_one() -> None:
+    data = example("sales")
+    data["training"]["random_state"] = 7
+    assert build_estimator(unchecked_spec(data)).named_steps["estimator"].random_state == 7
+    data["model"]["estimator"]["params"]["random_state"] = 3
+    assert build_estimator(unchecked_spec(data)).named_steps["estimator"].random_state == 3
