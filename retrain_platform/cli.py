@@ -82,30 +82,40 @@ def _specs_by_name():
     return {spec.name: spec for spec in load_specs(spec_paths())}
 
 
+def _service_errors() -> tuple[type[Exception], ...]:
+    from retrain_platform.registry import PromotionBusy, RegistryUnavailable
+
+    return (RegistryUnavailable, PromotionBusy)
+
+
 def _status(args) -> int:
     from retrain_platform.operations import model_status
-    from retrain_platform.resources import build_resources
+    from retrain_platform.resources import resolved_resources
 
     specs = _specs_by_name()
     names = [args.model] if args.model else sorted(specs)
     if args.model and args.model not in specs:
         print(f"unknown model {args.model!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
         return 2
-    registry, instance = build_resources()["registry"], _instance()
-    for name in names:
-        print(model_status(specs[name], registry, instance).format())
+    registry, instance = resolved_resources()["registry"], _instance()
+    try:
+        for name in names:
+            print(model_status(specs[name], registry, instance).format())
+    except _service_errors() as err:
+        print(f"status unavailable: {err}", file=sys.stderr)
+        return 3
     return 0
 
 
 def _rollback(args) -> int:
     from retrain_platform.operations import rollback
-    from retrain_platform.resources import build_resources
+    from retrain_platform.resources import resolved_resources
 
     specs = _specs_by_name()
     if args.model not in specs:
         print(f"unknown model {args.model!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
         return 2
-    resources = build_resources()
+    resources = resolved_resources()
     try:
         version = rollback(
             specs[args.model],
@@ -119,6 +129,9 @@ def _rollback(args) -> int:
     except ValueError as err:
         print(f"rollback refused: {err}", file=sys.stderr)
         return 1
+    except _service_errors() as err:
+        print(f"rollback not done, the champion is unchanged: {err}", file=sys.stderr)
+        return 3
     print(f"{args.model}: champion is now v{version}")
     return 0
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import logging
 from dataclasses import dataclass
 
 from dagster import AssetMaterialization, DagsterInstance, DataVersion
 
+from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
-from retrain_platform.monitoring.reference import build_reference, training_partitions
 from retrain_platform.promotion.metrics import METRICS
 from retrain_platform.registry import PREVIOUS_TAG, PROMOTED_AT_TAG, WINDOW_END_TAG, ModelRegistry
+from retrain_platform.registry.reference import build_reference, training_partitions
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,8 +78,7 @@ def model_status(spec: ModelSpec, registry: ModelRegistry, instance: DagsterInst
         return ModelStatus(
             spec.name, None, None, spec.metric.name, None, None, drift.get("drifted_share"), last_decision
         )
-    run = registry.client.get_run(champion.run_id)
-    metric_value = run.data.metrics.get(f"holdout_{spec.metric.name}")
+    metric_value = registry.run_metrics(champion).get(f"holdout_{spec.metric.name}")
     promoted = champion.tags.get(PROMOTED_AT_TAG)
     since = dt.datetime.fromisoformat(promoted) if promoted else champion.created
     age = (dt.datetime.now(dt.UTC) - since).total_seconds() / 86400
@@ -105,44 +108,56 @@ def rollback(
     """Move the ``champion`` alias back and record it as an event on ``production_model``; returns the version.
 
     Without ``to_version`` the target is the champion's predecessor (the ``champion.previous`` tag). The target
-    must be a registered version; its reference sketch is rebuilt if missing, so drift checks keep working.
+    must be a fully registered version; its reference sketch is rebuilt if missing, so drift checks keep working.
+    The move holds the model's promotion lock and is a compare-and-set, so it never interleaves with a gate: a
+    promotion that was deciding meanwhile re-gates its candidate against the rolled-back champion.
     """
-    champion = registry.champion(spec.name)
-    if champion is None:
-        raise ValueError(f"{spec.name} has no champion; there is nothing to roll back")
-    target = to_version or champion.tags.get(PREVIOUS_TAG)
-    if not target:
-        raise ValueError(f"{spec.name} v{champion.version} has no previous champion; pass --to VERSION")
-    known = {v.version for v in registry.versions(spec.name)}
-    if str(target) not in known:
-        raise ValueError(f"{spec.name} has no version {target}; registered versions: {sorted(known, key=int)}")
-    if str(target) == champion.version:
-        raise ValueError(f"{spec.name} v{target} is already the champion")
-    info = registry.version(spec.name, str(target))
-    if not lake.reference_dir(spec.name, info.version).exists():
-        build_reference(lake, registry, spec, info)
-    who = who or getpass.getuser()
-    now = dt.datetime.now(dt.UTC).isoformat()
-    registry.set_champion(
-        spec.name,
-        info.version,
-        reason=f"rollback: {reason}",
-        tags={"rollback.by": who, "rollback.at": now, "rollback.from": champion.version},
-        at=now,
-    )
-    instance.report_runless_asset_event(
-        AssetMaterialization(
-            asset_key=ModelKeys(spec.name).production_model,
-            description=f"rollback from v{champion.version} to v{info.version} by {who}: {reason}",
-            metadata={
-                "decision": "rollback",
-                "reason": reason,
-                "by": who,
-                "from_version": champion.version,
-                "candidate_version": info.version,
-                "champion_version": info.version,
-            },
-            tags={"dagster/data_version": DataVersion(f"v{info.version}").value},
+    with registry.promotion_lock(spec.name):
+        for note in registry.repair(spec.name):
+            _log.warning(note)
+        champion = registry.champion(spec.name)
+        if champion is None:
+            raise ValueError(f"{spec.name} has no champion; there is nothing to roll back")
+        target = to_version or champion.tags.get(PREVIOUS_TAG)
+        if not target:
+            raise ValueError(f"{spec.name} v{champion.version} has no previous champion; pass --to VERSION")
+        versions = {v.version: v for v in registry.versions(spec.name)}
+        if str(target) not in versions:
+            raise ValueError(f"{spec.name} has no version {target}; registered versions: {sorted(versions, key=int)}")
+        if str(target) == champion.version:
+            raise ValueError(f"{spec.name} v{target} is already the champion")
+        info = versions[str(target)]
+        if not training_partitions(info):
+            raise ValueError(
+                f"{spec.name} v{target} has no training record (its training stopped before it was registered "
+                "completely); roll back to a version the gate decided"
+            )
+        if not lake.reference_dir(spec.name, info.version).exists():
+            build_reference(lake, registry, spec, info)
+        who = who or getpass.getuser()
+        now = dt.datetime.now(dt.UTC).isoformat()
+        registry.move_champion(
+            spec.name,
+            info.version,
+            expected=champion.version,
+            reason=f"rollback: {reason}",
+            tags={"rollback.by": who, "rollback.at": now, "rollback.from": champion.version},
+            at=now,
         )
-    )
+        failpoint("rollback.alias_moved")
+        instance.report_runless_asset_event(
+            AssetMaterialization(
+                asset_key=ModelKeys(spec.name).production_model,
+                description=f"rollback from v{champion.version} to v{info.version} by {who}: {reason}",
+                metadata={
+                    "decision": "rollback",
+                    "reason": reason,
+                    "by": who,
+                    "from_version": champion.version,
+                    "candidate_version": info.version,
+                    "champion_version": info.version,
+                },
+                tags={"dagster/data_version": DataVersion(f"v{info.version}").value},
+            )
+        )
     return info.version

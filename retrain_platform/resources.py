@@ -10,20 +10,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import in_process_executor, multiprocess_executor
+from dagster import EnvVar, in_process_executor, multiprocess_executor
 
 from retrain_platform.registry import ModelRegistry
-from retrain_platform.settings import mlflow_artifact_root, mlflow_tracking_uri, retrain_home
+from retrain_platform.settings import TRACKING_URI_ENV, mlflow_artifact_root, mlflow_tracking_uri, retrain_home
 from retrain_platform.storage.lake import Lake
 
 
 def build_resources(home: Path | None = None) -> dict:
-    """``lake`` and ``registry`` for the current environment."""
+    """``lake`` and ``registry`` for the current environment, as Dagster definitions hold them.
+
+    A tracking URI from the environment is passed as ``EnvVar``: Dagster resolves it when a run starts and shows
+    only the variable's name in the UI, so a password in ``MLFLOW_TRACKING_URI`` never reaches the webserver.
+    """
     home = home or retrain_home()
+    tracking_uri = EnvVar(TRACKING_URI_ENV) if os.environ.get(TRACKING_URI_ENV) else mlflow_tracking_uri(home)
     return {
         "lake": Lake(root=str(home)),
-        "registry": ModelRegistry(tracking_uri=mlflow_tracking_uri(home), artifact_root=mlflow_artifact_root(home)),
+        "registry": ModelRegistry(tracking_uri=tracking_uri, artifact_root=mlflow_artifact_root(home)),
     }
+
+
+def resolved_resources(home: Path | None = None) -> dict:
+    """The same resources with every ``EnvVar`` resolved, for use outside a Dagster run (the CLI)."""
+    return {name: resource.process_config_and_initialize() for name, resource in build_resources(home).items()}
 
 
 def build_executor():

@@ -16,6 +16,16 @@ DEFAULT_HOME = ".retrain"
 # Nothing here may call home: MLflow reports usage unless told not to.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# MLflow's own HTTP retries default to 7 attempts with a backoff factor of 2 and a 120 s timeout: minutes of
+# silence before an answer. The platform retries whole steps instead (RetryPolicy, below), so each call is kept
+# short and a down server is reported within seconds. Users can still override each variable.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+STEP_RETRIES_ENV = "RETRAIN_STEP_RETRIES"
+STEP_RETRY_DELAY_ENV = "RETRAIN_STEP_RETRY_DELAY_SECONDS"
 
 
 def retrain_home() -> Path:
@@ -25,7 +35,7 @@ def retrain_home() -> Path:
 
 def mlflow_tracking_uri(home: Path | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite store under the home folder (no server needed)."""
-    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+    if uri := os.environ.get(TRACKING_URI_ENV):
         return uri
     return f"sqlite:///{(home or retrain_home()) / 'mlflow' / 'mlflow.db'}"
 
@@ -60,3 +70,21 @@ def spec_paths() -> list[Path]:
     if value := os.environ.get("RETRAIN_SPECS"):
         return [Path(p) for p in value.split(os.pathsep) if p]
     return [Path(__file__).parent / "examples" / "specs"]
+
+
+def service_retry_policy():
+    """The ``RetryPolicy`` of every step that calls MLflow: bounded exponential backoff with jitter.
+
+    ``RETRAIN_STEP_RETRIES`` (default 3) retries, the first after ``RETRAIN_STEP_RETRY_DELAY_SECONDS`` (default
+    2 s), doubling each time: about 14 s of patience for a registry that blips, then the step fails with the
+    registry's one-line error. Failures that a retry cannot fix (not enough data, a refused artifact) are raised
+    with ``allow_retries=False`` and fail at once.
+    """
+    from dagster import Backoff, Jitter, RetryPolicy
+
+    return RetryPolicy(
+        max_retries=int(os.environ.get(STEP_RETRIES_ENV, "3")),
+        delay=float(os.environ.get(STEP_RETRY_DELAY_ENV, "2")),
+        backoff=Backoff.EXPONENTIAL,
+        jitter=Jitter.PLUS_MINUS,
+    )

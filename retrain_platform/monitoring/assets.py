@@ -25,9 +25,10 @@ from dagster import (
 from retrain_platform.check_specs import daily_check
 from retrain_platform.drift import ColumnOverride, detect_drift, write_drift_report
 from retrain_platform.keys import ModelKeys
-from retrain_platform.monitoring.reference import load_reference
 from retrain_platform.promotion.metrics import METRICS, predict_for
 from retrain_platform.registry import WINDOW_END_TAG, ModelRegistry
+from retrain_platform.registry.reference import load_reference
+from retrain_platform.settings import service_retry_policy
 from retrain_platform.spec.estimator import model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
@@ -69,6 +70,7 @@ def build_monitoring_assets(
         group_name=spec.name,
         kinds={"evidently"},
         automation_condition=automation_condition,
+        retry_policy=service_retry_policy(),
         check_specs=[
             daily_check(
                 keys.drift_check,
@@ -152,6 +154,7 @@ def build_monitoring_assets(
         group_name=spec.name,
         kinds={"sklearn"},
         automation_condition=automation_condition,
+        retry_policy=service_retry_policy(),
         check_specs=performance_checks,
         description=f"The champion's {metric.name} on the newly labelled partition.",
     )

@@ -3,6 +3,13 @@
 The asset *is* the champion: it materializes only when the ``champion`` alias moves (a promotion or a rollback),
 so its freshness policy measures the champion's age. A rejected candidate is recorded as an observation on the
 asset, with the same decision metadata, and as tags on the candidate's MLflow version.
+
+Promotion is a transaction per model. The candidate is scored against the champion without holding anything;
+then, under the model's promotion lock, the alias is moved only if it still points at the champion the candidate
+was compared with (else the candidate is re-gated against the new one), through the registry's crash-safe
+:meth:`~retrain_platform.registry.ModelRegistry.move_champion`. Every run first repairs what a crashed run left
+half done (a pending champion record, or a Dagster materialization that never followed an alias move), so
+re-running the asset, which automation does after a failure, is always safe.
 """
 
 import datetime as dt
@@ -21,17 +28,20 @@ from dagster import (
     asset,
 )
 
+from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
-from retrain_platform.monitoring.reference import build_reference
 from retrain_platform.promotion.gate import GateDecision, decide_challenger, decide_first_model
 from retrain_platform.promotion.metrics import METRICS, predict_for
-from retrain_platform.registry import ModelRegistry, VersionInfo
+from retrain_platform.registry import DECIDED_AT_TAG, ChampionChanged, ModelRegistry, VersionInfo
+from retrain_platform.registry.reference import build_reference
+from retrain_platform.settings import service_retry_policy
 from retrain_platform.spec.estimator import model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
 from retrain_platform.training.assets import holdout_path
 
-DECIDED_TAG = "gate.promote"
+# How often a candidate is re-gated when other writers keep moving the champion under it.
+MAX_REGATES = 3
 
 
 def _decision_metadata(decision: GateDecision, candidate: VersionInfo, champion: VersionInfo | None) -> dict:
@@ -51,23 +61,49 @@ def _decision_metadata(decision: GateDecision, candidate: VersionInfo, champion:
 
 
 def evaluate_candidate(
-    lake: Lake, registry: ModelRegistry, spec: ModelSpec, candidate: VersionInfo
-) -> tuple[GateDecision, VersionInfo | None]:
-    """Score the candidate and the current champion on the candidate's holdout and apply the gate."""
+    lake: Lake, registry: ModelRegistry, spec: ModelSpec, candidate: VersionInfo, champion: VersionInfo | None
+) -> GateDecision:
+    """Score ``candidate`` and ``champion`` (None: there is none yet) on the candidate's holdout; apply the gate."""
     metric = METRICS[spec.metric.name]
     path = holdout_path(lake, spec.name, candidate.version)
     if not path.exists():
-        raise Failure(description=f"holdout of {spec.name} v{candidate.version} is missing at {path}; retrain")
+        raise Failure(
+            description=f"holdout of {spec.name} v{candidate.version} is missing at {path}; retrain",
+            allow_retries=False,
+        )
     holdout = pd.read_parquet(path)
     features, y_true = model_input(holdout, spec), holdout[spec.target.name].to_numpy()
     candidate_pred = predict_for(metric, registry.load(candidate), features)
-    champion = registry.champion(spec.name)
     if champion is None:
         decision = decide_first_model(metric, metric.score(y_true, candidate_pred), spec.gate, len(holdout))
     else:
         champion_pred = predict_for(metric, registry.load(champion), features)
         decision = decide_challenger(metric, y_true, candidate_pred, champion_pred, spec.gate)
-    return decision, champion
+    return decision
+
+
+def _recorded_champion(context: AssetExecutionContext, keys: ModelKeys) -> str | None:
+    """The version Dagster's latest ``production_model`` materialization says is champion (None if never)."""
+    event = context.instance.get_latest_materialization_event(keys.production_model)
+    if event is None or event.asset_materialization is None:
+        return None
+    tag = (event.asset_materialization.tags or {}).get("dagster/data_version", "")
+    return tag.removeprefix("v") or None
+
+
+def _repaired_output(champion: VersionInfo, recorded: str | None) -> Output:
+    """The materialization a crashed promotion or rollback never emitted, so Dagster and MLflow agree again."""
+    return Output(
+        None,
+        data_version=DataVersion(f"v{champion.version}"),
+        metadata={
+            "decision": "repaired",
+            "reason": f"the champion alias points at v{champion.version} but Dagster last recorded "
+            f"{'v' + recorded if recorded else 'no champion'}: a run stopped between the two writes",
+            "champion_version": champion.version,
+            "candidate_version": champion.version,
+        },
+    )
 
 
 def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondition) -> AssetsDefinition:
@@ -84,6 +120,10 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
         output_required=False,
         automation_condition=automation_condition,
         freshness_policy=freshness,
+        retry_policy=service_retry_policy(),
+        # One gate per model at a time in Dagster's own accounting too (a pool limit of 1 in dagster.yaml); the
+        # registry's lock is what also serialises rollbacks from the CLI.
+        pool=f"{spec.name}_promotion",
         description=f"The champion: the MLflow version of '{spec.name}' behind the `champion` alias. "
         "Materializes when the alias moves; rejected candidates are observations.",
     )
@@ -93,23 +133,64 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
         """Gate the newest candidate: promote it (move the alias) only if it is measurably better."""
         event = context.instance.get_latest_materialization_event(keys.candidate_model)
         if event is None:
-            raise Failure(description=f"no candidate of {spec.name} has been trained yet; materialize candidate_model")
-        candidate = registry.version(spec.name, str(event.asset_materialization.metadata["version"].value))
-        if DECIDED_TAG in candidate.tags:
+            raise Failure(
+                description=f"no candidate of {spec.name} has been trained yet; materialize candidate_model",
+                allow_retries=False,
+            )
+        version = str(event.asset_materialization.metadata["version"].value)
+        with registry.promotion_lock(spec.name):
+            for note in registry.repair(spec.name):
+                context.log.warning(note)
+            champion = registry.champion(spec.name)
+        candidate = registry.version(spec.name, version)
+        recorded = _recorded_champion(context, keys)
+        out_of_step = champion is not None and recorded != champion.version
+        if DECIDED_AT_TAG in candidate.tags:
             context.log.info(f"{spec.name} v{candidate.version} was already decided; nothing to do")
+            if out_of_step:
+                yield _repaired_output(champion, recorded)
             return
-        decision, champion = evaluate_candidate(lake, registry, spec, candidate)
-        metadata = _decision_metadata(decision, candidate, champion)
-        now = dt.datetime.now(dt.UTC).isoformat()
-        registry.tag_version(spec.name, candidate.version, {**decision.as_tags(), "gate.decided_at": now})
-        context.log.info(f"{spec.name} v{candidate.version}: {metadata['decision']} ({decision.reason})")
-        if not decision.promote:
-            yield AssetObservation(asset_key=keys.production_model, metadata=metadata)
+        for _ in range(MAX_REGATES):
+            decision = evaluate_candidate(lake, registry, spec, candidate, champion)
+            failpoint("gate.decided")
+            metadata = _decision_metadata(decision, candidate, champion)
+            now = dt.datetime.now(dt.UTC).isoformat()
+            tags = {**decision.as_tags(), "gate.decision": metadata["decision"], DECIDED_AT_TAG: now}
+            if not decision.promote:
+                with registry.promotion_lock(spec.name):
+                    registry.tag_version(spec.name, candidate.version, tags)
+                    registry.mark_superseded(spec.name, by=candidate.version)
+                context.log.info(f"{spec.name} v{candidate.version}: rejected ({decision.reason})")
+                yield AssetObservation(asset_key=keys.production_model, metadata=metadata)
+                if out_of_step:
+                    yield _repaired_output(champion, recorded)
+                return
+            # The reference sketch must exist before the alias moves, so no drift check ever sees a champion
+            # without one; building it twice (a re-gate, a rerun) rewrites the same files.
+            build_reference(lake, registry, spec, candidate)
+            failpoint("gate.reference_built")
+            try:
+                with registry.promotion_lock(spec.name):
+                    registry.move_champion(
+                        spec.name,
+                        candidate.version,
+                        expected=champion.version if champion else None,
+                        reason=decision.reason,
+                        tags=tags,
+                        at=now,
+                    )
+                    registry.mark_superseded(spec.name, by=candidate.version)
+            except ChampionChanged as changed:
+                context.log.warning(f"{changed}; re-gating v{candidate.version} against the new champion")
+                champion = changed.current
+                recorded = _recorded_champion(context, keys)
+                continue
+            context.log.info(f"{spec.name} v{candidate.version}: promoted ({decision.reason})")
+            yield Output(None, data_version=DataVersion(f"v{candidate.version}"), metadata=metadata)
             return
-        # The reference sketch must exist before the alias moves, so no drift check ever sees a champion
-        # without one.
-        build_reference(lake, registry, spec, candidate)
-        registry.set_champion(spec.name, candidate.version, reason=decision.reason)
-        yield Output(None, data_version=DataVersion(f"v{candidate.version}"), metadata=metadata)
+        raise Failure(
+            description=f"the champion of {spec.name} kept changing while v{candidate.version} was gated "
+            f"({MAX_REGATES} times); the next run decides it again"
+        )
 
     return production_model

@@ -7,18 +7,34 @@ the single place that talks to MLflow.
 
 Every decision is written to MLflow as model-version tags (``gate.*``, ``champion.*``, ``rollback.*``), so the
 history of who was champion when, and why, is readable from MLflow alone.
+
+Errors are errors: "no champion" is answered only when MLflow says the alias (or the model) does not exist; any
+other failure raises :class:`RegistryUnavailable` with one line saying what failed, so callers never mistake a
+flaky server for an empty registry. The asset steps that call the registry retry it (``RetryPolicy``).
+
+A champion move is a small transaction (:meth:`ModelRegistry.move_champion`, called under
+:meth:`ModelRegistry.promotion_lock`): compare the alias with the version the caller compared against, record the
+intent on the new version, move the alias, then write the audit tags from the intent. A crash before the alias
+moves leaves the old champion and a stale intent (cleared by :meth:`ModelRegistry.repair`); a crash after it
+leaves the new champion with an intent that ``repair`` completes. No state in between is visible as "done".
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
+
+from retrain_platform.failpoints import failpoint
+from retrain_platform.registry.lock import promotion_lock
 
 CHAMPION_ALIAS = "champion"
 # Tags the platform writes on model versions; the registry's audit trail, readable from MLflow alone.
@@ -27,6 +43,11 @@ WINDOW_END_TAG = "training.window_end"
 PROMOTED_AT_TAG = "champion.promoted_at"
 PREVIOUS_TAG = "champion.previous"
 REASON_TAG = "champion.reason"
+# The intent of a champion move in progress (JSON); present only between the intent and the completed record.
+PENDING_TAG = "champion.pending"
+# Written last when the gate has decided a candidate (promoted, rejected or superseded): a rerun skips it.
+DECIDED_AT_TAG = "gate.decided_at"
+SUPERSEDED_TAG = "gate.superseded_by"
 # skops refuses to load any type not on its allow-list; these packages' types are what scikit-learn models hold.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 _CACHE_LOCK = threading.Lock()
@@ -47,6 +68,38 @@ class VersionInfo:
     def uri(self) -> str:
         """The MLflow URI that loads this exact version."""
         return f"models:/{self.model}/{self.version}"
+
+
+class RegistryUnavailable(RuntimeError):
+    """The registry could not be reached or failed to answer; nothing may be concluded about its contents."""
+
+
+class ChampionChanged(RuntimeError):
+    """The alias no longer points at the version a decision was made against (another writer moved it)."""
+
+    def __init__(self, model: str, expected: str | None, current: VersionInfo | None):
+        self.current = current
+        found = f"v{current.version}" if current else "no champion"
+        wanted = f"v{expected}" if expected else "no champion"
+        super().__init__(f"the champion of {model} changed while deciding: expected {wanted}, found {found}")
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``, for messages and logs."""
+    parts = urllib.parse.urlsplit(uri)
+    if not parts.password:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _is_not_found(err: Exception) -> bool:
+    """Whether an MLflow error says the thing asked for does not exist (as opposed to a failure to answer)."""
+    code = getattr(err, "error_code", None)
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    # A missing alias is reported as an invalid parameter ("Registered model alias champion not found.").
+    return code == "INVALID_PARAMETER_VALUE" and "not found" in str(err).lower()
 
 
 def trusted_types(estimator: Any) -> list[str]:
@@ -83,6 +136,8 @@ class ModelRegistry(ConfigurableResource):
 
     tracking_uri: str
     artifact_root: str | None = None
+    lock_dir: str | None = None
+    lock_timeout_seconds: float = 300.0
 
     _client: Any = PrivateAttr(default=None)
 
@@ -95,9 +150,41 @@ class ModelRegistry(ConfigurableResource):
             if self.tracking_uri.startswith("sqlite:///"):
                 # SQLite creates the database file but not its folder; done here, not at import time.
                 Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-
-            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            with self._translate("open the store"):
+                self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
+
+    @contextlib.contextmanager
+    def _translate(self, what: str):
+        """Turn any failure to answer into :class:`RegistryUnavailable`; "not found" errors pass through."""
+        try:
+            yield
+        except (RegistryUnavailable, ChampionChanged):
+            raise
+        except Exception as err:
+            if _is_not_found(err):
+                raise
+            detail = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+            password = urllib.parse.urlsplit(self.tracking_uri).password
+            if password:
+                detail = detail.replace(password, "***")
+            raise RegistryUnavailable(
+                f"the MLflow registry at {redact_uri(self.tracking_uri)} failed to {what}: {detail}. "
+                "Check that the tracking server is up and MLFLOW_TRACKING_URI is right; the step is retried."
+            ) from err
+
+    def _lock_dir(self) -> Path:
+        if self.lock_dir:
+            return Path(self.lock_dir)
+        if self.tracking_uri.startswith("sqlite:///"):
+            return Path(self.tracking_uri.removeprefix("sqlite:///")).parent / "locks"
+        from retrain_platform.settings import retrain_home
+
+        return retrain_home() / "locks"
+
+    def promotion_lock(self, model: str):
+        """Hold ``model``'s promotion lock (see :mod:`retrain_platform.registry.lock`) for a champion move."""
+        return promotion_lock(self.tracking_uri, self._lock_dir(), model, self.lock_timeout_seconds)
 
     def _experiment_id(self, model: str) -> str:
         name = f"retrain_platform/{model}"
@@ -120,7 +207,15 @@ class ModelRegistry(ConfigurableResource):
         artifacts: dict[str, Path] | None = None,
         input_example: Any = None,
     ) -> VersionInfo:
-        """Log a trained candidate as an MLflow run and register it as a new version of ``model``."""
+        """Log a trained candidate as an MLflow run and register it as a new version of ``model``.
+
+        The version is created with its tags in one call, so no version ever exists without its training record.
+        """
+        trusted = trusted_types(estimator)  # a user error (ValueError), checked before anything is written
+        with self._translate(f"log a candidate of {model}"):
+            return self._log_candidate(model, estimator, params, metrics, tags, artifacts, input_example, trusted)
+
+    def _log_candidate(self, model, estimator, params, metrics, tags, artifacts, input_example, trusted):
         import mlflow
         import mlflow.sklearn
 
@@ -140,73 +235,156 @@ class ModelRegistry(ConfigurableResource):
                 name="model",
                 input_example=input_example,
                 serialization_format="skops",
-                skops_trusted_types=trusted_types(estimator),
+                skops_trusted_types=trusted,
                 # Inferring requirements re-imports the model in a subprocess (seconds per candidate); the
                 # versions that trained it are known here.
                 pip_requirements=_requirements(),
             )
+        failpoint("registry.model_logged")
         # Registered through the client rather than log_model(registered_model_name=...), which prints to stderr.
         self._ensure_registered_model(model)
-        version = str(self.client.create_model_version(model, info.model_uri, run_id=run.info.run_id).version)
-        for key, value in tags.items():
-            self.client.set_model_version_tag(model, version, key, value)
-        return self.version(model, version)
+        created = self.client.create_model_version(model, info.model_uri, run_id=run.info.run_id, tags=tags)
+        failpoint("registry.version_created")
+        return _info(created)
 
     def _ensure_registered_model(self, model: str) -> None:
         from mlflow.exceptions import MlflowException
 
         try:
             self.client.get_registered_model(model)
-        except MlflowException:
+        except MlflowException as err:
+            if not _is_not_found(err):
+                raise
             self.client.create_registered_model(
                 model, description=f"Managed by retrain_platform (model spec '{model}')."
             )
 
     def version(self, model: str, version: str) -> VersionInfo:
-        """One registered version."""
-        return _info(self.client.get_model_version(model, str(version)))
+        """One registered version (MLflow's not-found error if there is no such version)."""
+        with self._translate(f"read {model} v{version}"):
+            return _info(self.client.get_model_version(model, str(version)))
 
     def versions(self, model: str) -> list[VersionInfo]:
         """Every registered version of ``model``, oldest first (empty if the model was never registered)."""
         from mlflow.exceptions import MlflowException
 
         try:
-            found = self.client.search_model_versions(f"name = '{model}'")
+            with self._translate(f"list the versions of {model}"):
+                found = self.client.search_model_versions(f"name = '{model}'")
         except MlflowException:
             return []
         return sorted((_info(mv) for mv in found), key=lambda v: int(v.version))
 
     def champion(self, model: str) -> VersionInfo | None:
-        """The version the ``champion`` alias points at, or None before the first promotion."""
+        """The version the ``champion`` alias points at; None only when MLflow says there is no such alias.
+
+        Raises :class:`RegistryUnavailable` when the registry fails to answer: a flaky server is not an empty
+        registry (treating it as one once promoted a candidate as a "first model" over the real champion).
+        """
         from mlflow.exceptions import MlflowException
 
         try:
-            return _info(self.client.get_model_version_by_alias(model, CHAMPION_ALIAS))
+            with self._translate(f"read the champion alias of {model}"):
+                return _info(self.client.get_model_version_by_alias(model, CHAMPION_ALIAS))
         except MlflowException:
             return None
 
+    def run_metrics(self, info: VersionInfo) -> dict[str, float]:
+        """The metrics logged by the MLflow run that trained ``info``."""
+        with self._translate(f"read the training run of {info.model} v{info.version}"):
+            return dict(self.client.get_run(info.run_id).data.metrics)
+
     def tag_version(self, model: str, version: str, tags: dict[str, str]) -> None:
         """Attach decision tags to a version (the registry's audit trail)."""
-        for key, value in tags.items():
-            self.client.set_model_version_tag(model, str(version), key, str(value))
+        with self._translate(f"tag {model} v{version}"):
+            for key, value in tags.items():
+                self.client.set_model_version_tag(model, str(version), key, str(value))
 
-    def set_champion(
-        self, model: str, version: str, reason: str, tags: dict[str, str] | None = None, at: str | None = None
-    ) -> str | None:
-        """Move the ``champion`` alias to ``version``, recording when (``at``, default now), why and whom it
-        replaced on the version, plus any extra ``tags``. Returns the version it replaced (None for a first
-        champion).
+    def move_champion(
+        self,
+        model: str,
+        version: str,
+        *,
+        expected: str | None,
+        reason: str,
+        tags: dict[str, str] | None = None,
+        at: str | None = None,
+    ) -> VersionInfo:
+        """Compare-and-set the ``champion`` alias: move it to ``version`` only if it still points at ``expected``.
+
+        Call it under :meth:`promotion_lock`. Raises :class:`ChampionChanged` if another writer moved the alias
+        since the caller read it (the caller re-decides against the new champion). The record (when, why, which
+        version it replaced, plus ``tags``) is written as an intent first and completed after the alias moves, so a
+        crash at any point is either "nothing happened" or "moved, record pending" (see :meth:`repair`).
+        Returns the completed version.
         """
-        previous = self.champion(model)
-        record = {
+        current = self.champion(model)
+        found = current.version if current else None
+        if found != (str(expected) if expected is not None else None):
+            raise ChampionChanged(model, expected, current)
+        if found == str(version):
+            raise ValueError(f"{model} v{version} is already the champion")
+        intent = {
             PROMOTED_AT_TAG: at or dt.datetime.now(dt.UTC).isoformat(),
-            PREVIOUS_TAG: previous.version if previous else "",
+            PREVIOUS_TAG: found or "",
             REASON_TAG: reason,
             **(tags or {}),
         }
-        self.tag_version(model, version, record)
-        self.client.set_registered_model_alias(model, CHAMPION_ALIAS, str(version))
-        return previous.version if previous else None
+        self.tag_version(model, version, {PENDING_TAG: json.dumps(intent)})
+        failpoint("registry.intent_recorded")
+        with self._translate(f"move the champion alias of {model}"):
+            self.client.set_registered_model_alias(model, CHAMPION_ALIAS, str(version))
+        failpoint("registry.alias_moved")
+        return self._complete(model, str(version), intent)
+
+    def _complete(self, model: str, version: str, intent: dict[str, str]) -> VersionInfo:
+        self.tag_version(model, version, intent)
+        with self._translate(f"clear the pending record of {model} v{version}"):
+            self.client.delete_model_version_tag(model, version, PENDING_TAG)
+        failpoint("registry.recorded")
+        return self.version(model, version)
+
+    def repair(self, model: str) -> list[str]:
+        """Finish or undo half-done champion moves of ``model`` (call under :meth:`promotion_lock`).
+
+        The champion with a pending intent crashed after its alias moved: its record is completed. Any other
+        version with an intent crashed before: the intent is dropped (that move never happened). Returns one line
+        per repair, for the caller's log.
+        """
+        champion = self.champion(model)
+        notes = []
+        for info in self.versions(model):
+            if PENDING_TAG not in info.tags:
+                continue
+            if champion is not None and info.version == champion.version:
+                self._complete(model, info.version, json.loads(info.tags[PENDING_TAG]))
+                notes.append(
+                    f"{model} v{info.version}: completed the record of a promotion interrupted after its alias moved"
+                )
+            else:
+                with self._translate(f"clear the stale intent of {model} v{info.version}"):
+                    self.client.delete_model_version_tag(model, info.version, PENDING_TAG)
+                notes.append(
+                    f"{model} v{info.version}: dropped the intent of a promotion interrupted before its alias moved"
+                )
+        return notes
+
+    def mark_superseded(self, model: str, by: str) -> list[str]:
+        """Tag every undecided version older than ``by`` as superseded by it (e.g. a training that crashed after
+        registering, whose candidate never reached the gate). Returns the versions marked."""
+        champion = self.champion(model)
+        marked = []
+        now = dt.datetime.now(dt.UTC).isoformat()
+        for info in self.versions(model):
+            if int(info.version) >= int(by) or DECIDED_AT_TAG in info.tags:
+                continue
+            if champion is not None and info.version == champion.version:
+                continue
+            self.tag_version(
+                model, info.version, {SUPERSEDED_TAG: by, "gate.decision": "superseded", DECIDED_AT_TAG: now}
+            )
+            marked.append(info.version)
+        return marked
 
     def load(self, info: VersionInfo) -> Any:
         """Load a version's scikit-learn model, cached per process (versions are immutable)."""
@@ -219,7 +397,8 @@ class ModelRegistry(ConfigurableResource):
 
         mlflow.set_registry_uri(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
-        loaded = mlflow.sklearn.load_model(info.uri)
+        with self._translate(f"load {info.model} v{info.version}"):
+            loaded = mlflow.sklearn.load_model(info.uri)
         with _CACHE_LOCK:
             _MODEL_CACHE[key] = loaded
         return loaded
@@ -229,8 +408,9 @@ class ModelRegistry(ConfigurableResource):
         import mlflow
 
         target.mkdir(parents=True, exist_ok=True)
-        return Path(
-            mlflow.artifacts.download_artifacts(
-                run_id=info.run_id, artifact_path=name, dst_path=str(target), tracking_uri=self.tracking_uri
+        with self._translate(f"download the {name} artifact of {info.model} v{info.version}"):
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=info.run_id, artifact_path=name, dst_path=str(target), tracking_uri=self.tracking_uri
+                )
             )
-        )

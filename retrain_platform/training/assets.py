@@ -22,9 +22,11 @@ from dagster import (
 )
 
 from retrain_platform.automation.reasons import active_triggers
+from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.metrics import METRICS, predict_for
 from retrain_platform.registry import PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
+from retrain_platform.settings import service_retry_policy
 from retrain_platform.spec.estimator import build_estimator, model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import PARTITION_COLUMN, Lake, file_sha256
@@ -54,6 +56,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         group_name=spec.name,
         kinds={"sklearn", "mlflow"},
         automation_condition=automation_condition,
+        retry_policy=service_retry_policy(),
         description=f"A candidate trained on the last {spec.training.window_days} days of valid features, "
         f"registered as a new MLflow version of '{spec.name}'.",
     )
@@ -66,16 +69,19 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
                 description=f"only {len(partitions)} valid partition(s) in the last {spec.training.window_days} "
                 f"days; training.min_partitions is {spec.training.min_partitions}. Land (or fix quarantined) "
                 "partitions, or lower training.min_partitions.",
+                allow_retries=False,
             )
         frame = lake.read_features(spec.name, partitions)
         if len(frame) < spec.training.min_rows:
             raise Failure(
                 description=f"only {len(frame)} valid row(s) in the training window {partitions[0]}..{partitions[-1]}"
                 f"; training.min_rows is {spec.training.min_rows}. Land more data or lower training.min_rows.",
+                allow_retries=False,
             )
         train, holdout = split_holdout(frame, spec.training)
         estimator = build_estimator(spec)
         estimator.fit(model_input(train, spec), train[spec.target.name])
+        failpoint("training.fitted")
         holdout_score = metric.score(
             holdout[spec.target.name].to_numpy(), predict_for(metric, estimator, model_input(holdout, spec))
         )

@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 
-from retrain_platform.monitoring.reference import REFERENCE_ARTIFACT
+from retrain_platform.registry.reference import REFERENCE_ARTIFACT
 from retrain_platform_tests.conftest import START, make_spec
 from retrain_platform_tests.training.seeded import LAST_SEEDED_DAY, SEEDED_MODEL, seeded_platforms
 

@@ -11,7 +11,7 @@ import json
 import threading
 
 from retrain_platform.drift import ReferenceSketch
-from retrain_platform.registry import PARTITIONS_TAG, ModelRegistry, VersionInfo
+from retrain_platform.registry.mlflow_registry import PARTITIONS_TAG, ModelRegistry, VersionInfo
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
 
