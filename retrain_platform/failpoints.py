@@ -9,7 +9,8 @@ writes. Crashes at exact points cannot be produced from outside a process reliab
 
 - ``kill``: SIGKILL this process (what an OOM kill or a node loss does);
 - ``enospc`` / ``erofs``: raise the ``OSError`` a full disk or a read-only file system raises;
-- ``error``: raise :class:`InjectedFault` (a transient failure of a service);
+- ``error``: raise :class:`InjectedFault` every time (a service that is down);
+- ``error:N``: raise it on the first N hits in this process only (a service that blips, then answers);
 - ``wait:PATH``: create ``PATH.reached``, then block until ``PATH.go`` exists (at most 120 s), so a test can
   line two processes up at exactly the point where they race.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 
 ENV = "RETRAIN_FAILPOINTS"
 _WAIT_LIMIT_SECONDS = 120.0
+_hits: dict[str, int] = {}
 
 
 class InjectedFault(RuntimeError):
@@ -50,6 +52,10 @@ def failpoint(name: str) -> None:
         raise OSError(code, f"{os.strerror(code)} (injected at fail point {name})")
     elif action == "error":
         raise InjectedFault(f"fault injected at fail point {name}")
+    elif action.startswith("error:"):
+        _hits[name] = _hits.get(name, 0) + 1
+        if _hits[name] <= int(action.removeprefix("error:")):
+            raise InjectedFault(f"fault injected at fail point {name} (hit {_hits[name]})")
     elif action.startswith("wait:"):
         path = Path(action.removeprefix("wait:"))
         path.with_name(path.name + ".reached").touch()
@@ -59,5 +65,6 @@ def failpoint(name: str) -> None:
             time.sleep(0.05)
     else:
         raise ValueError(
-            f"{ENV}: unknown action {action!r} for fail point {name}; use kill, enospc, erofs, error or wait:PATH"
+            f"{ENV}: unknown action {action!r} for fail point {name}; "
+            "use kill, enospc, erofs, error, error:N or wait:PATH"
         )

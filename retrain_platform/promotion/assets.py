@@ -181,9 +181,13 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
                     )
                     registry.mark_superseded(spec.name, by=candidate.version)
             except ChampionChanged as changed:
+                champion, recorded = changed.current, _recorded_champion(context, keys)
+                candidate = registry.version(spec.name, candidate.version)
+                if DECIDED_AT_TAG in candidate.tags:
+                    # Another gate of the same candidate finished first; its record stands.
+                    context.log.info(f"{changed}; v{candidate.version} was decided by a concurrent run")
+                    return
                 context.log.warning(f"{changed}; re-gating v{candidate.version} against the new champion")
-                champion = changed.current
-                recorded = _recorded_champion(context, keys)
                 continue
             context.log.info(f"{spec.name} v{candidate.version}: promoted ({decision.reason})")
             yield Output(None, data_version=DataVersion(f"v{candidate.version}"), metadata=metadata)

@@ -285,6 +285,7 @@ class ModelRegistry(ConfigurableResource):
 
         try:
             with self._translate(f"read the champion alias of {model}"):
+                failpoint("registry.read_champion")
                 return _info(self.client.get_model_version_by_alias(model, CHAMPION_ALIAS))
         except MlflowException:
             return None
