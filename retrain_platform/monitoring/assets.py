@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from retrain_platform.check_specs import daily_check
-from retrain_platform.drift import ColumnOverride, detect_drift, write_drift_report
+from retrain_platform.drift import ColumnOverride, detect_drift
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.metrics import METRICS, predict_for
 from retrain_platform.registry import WINDOW_END_TAG, ModelRegistry
@@ -114,6 +114,10 @@ def build_monitoring_assets(
         }
         report = spec.drift.report
         if report.when == "always" or (report.when == "on_drift" and result.dataset_drift):
+            # Imported here: evidently takes about 5 s to import, which every run worker, the code server and the
+            # CLI would otherwise pay at start-up whether or not a report is written.
+            from retrain_platform.drift import write_drift_report
+
             path = lake.report_path(spec.name, partition)
             path.parent.mkdir(parents=True, exist_ok=True)
             sampling = write_drift_report(current, sketch, path, sample_rows=report.sample_rows, seed=report.seed)
