@@ -13,7 +13,13 @@ from pathlib import Path
 from dagster import EnvVar, in_process_executor, multiprocess_executor
 
 from retrain_platform.registry import ModelRegistry
-from retrain_platform.settings import TRACKING_URI_ENV, mlflow_artifact_root, mlflow_tracking_uri, retrain_home
+from retrain_platform.settings import (
+    ARTIFACT_ROOT_ENV,
+    TRACKING_URI_ENV,
+    mlflow_artifact_root,
+    mlflow_tracking_uri,
+    retrain_home,
+)
 from retrain_platform.storage.lake import Lake
 
 
@@ -25,9 +31,10 @@ def build_resources(home: Path | None = None) -> dict:
     """
     home = home or retrain_home()
     tracking_uri = EnvVar(TRACKING_URI_ENV) if os.environ.get(TRACKING_URI_ENV) else mlflow_tracking_uri(home)
+    artifacts = EnvVar(ARTIFACT_ROOT_ENV) if os.environ.get(ARTIFACT_ROOT_ENV) else mlflow_artifact_root(home)
     return {
         "lake": Lake(root=str(home)),
-        "registry": ModelRegistry(tracking_uri=tracking_uri, artifact_root=mlflow_artifact_root(home)),
+        "registry": ModelRegistry(tracking_uri=tracking_uri, artifact_root=artifacts),
     }
 
 

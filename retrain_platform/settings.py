@@ -24,6 +24,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+ARTIFACT_ROOT_ENV = "RETRAIN_MLFLOW_ARTIFACTS"
 STEP_RETRIES_ENV = "RETRAIN_STEP_RETRIES"
 STEP_RETRY_DELAY_ENV = "RETRAIN_STEP_RETRY_DELAY_SECONDS"
 
@@ -42,7 +43,7 @@ def mlflow_tracking_uri(home: Path | None = None) -> str:
 
 def mlflow_artifact_root(home: Path | None = None) -> str:
     """Where new MLflow experiments keep artifacts (``RETRAIN_MLFLOW_ARTIFACTS`` or a folder under the home)."""
-    if root := os.environ.get("RETRAIN_MLFLOW_ARTIFACTS"):
+    if root := os.environ.get(ARTIFACT_ROOT_ENV):
         return root
     return ((home or retrain_home()) / "mlflow" / "artifacts").as_uri()
 

@@ -20,6 +20,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     Definitions,
+    RunRequest,
     build_sensor_context,
     evaluate_automation_conditions,
 )
@@ -124,18 +125,26 @@ class Replay:
         )
         _record(row, spec, run)
 
+    def sensor_requests(self, name: str) -> list[RunRequest]:
+        """Tick ``name``'s landing sensor once; its run requests, tagged as the daemon tags them."""
+        sensor = self.defs.resolve_sensor_def(f"{name}_landing_sensor")
+        context = build_sensor_context(
+            instance=self.instance, cursor=self.sensor_cursors[name], resources={"lake": self.lake}
+        )
+        result = sensor(context)
+        self.sensor_cursors[name] = getattr(result, "cursor", None) or context.cursor
+        return [
+            request.with_replaced_attrs(tags={**request.tags, "dagster/sensor_name": sensor.name})
+            for request in getattr(result, "run_requests", None) or []
+        ]
+
     def tick_sensors(self, rows: dict[str, DayRow]) -> None:
         """Evaluate every landing sensor once and execute the runs it requests."""
         for name, spec in self.specs.items():
-            sensor = self.defs.resolve_sensor_def(f"{name}_landing_sensor")
-            context = build_sensor_context(
-                instance=self.instance, cursor=self.sensor_cursors[name], resources={"lake": self.lake}
-            )
-            result = sensor(context)
-            self.sensor_cursors[name] = getattr(result, "cursor", None) or context.cursor
-            for request in getattr(result, "run_requests", None) or []:
-                tags = {**request.tags, "dagster/sensor_name": sensor.name}
-                self._execute(spec, rows[name], ingest_job_name(name), partition_key=request.partition_key, tags=tags)
+            for request in self.sensor_requests(name):
+                self._execute(
+                    spec, rows[name], ingest_job_name(name), partition_key=request.partition_key, tags=request.tags
+                )
 
     def run_automation(self, now: dt.datetime, rows: dict[str, DayRow]) -> None:
         """Evaluate the automation conditions at ``now`` and execute what they request, until quiet."""

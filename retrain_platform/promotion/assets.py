@@ -14,6 +14,7 @@ re-running the asset, which automation does after a failure, is always safe.
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Literal, NamedTuple
 
 import pandas as pd
 from dagster import (
@@ -82,6 +83,10 @@ def evaluate_candidate(
     return decision
 
 
+def _version(info: VersionInfo | None) -> str | None:
+    return info.version if info else None
+
+
 def _recorded_champion(context: AssetExecutionContext, keys: ModelKeys) -> str | None:
     """The version Dagster's latest ``production_model`` materialization says is champion (None if never)."""
     event = context.instance.get_latest_materialization_event(keys.production_model)
@@ -104,6 +109,44 @@ def _repaired_output(champion: VersionInfo, recorded: str | None) -> Output:
             "candidate_version": champion.version,
         },
     )
+
+
+class _Commit(NamedTuple):
+    status: Literal["recorded", "decided elsewhere", "champion changed"]
+    champion: VersionInfo | None = None
+
+
+def _commit(
+    registry: ModelRegistry,
+    spec: ModelSpec,
+    candidate: VersionInfo,
+    champion: VersionInfo | None,
+    decision: GateDecision,
+    verdict: str,
+) -> _Commit:
+    """Record the decision, under the promotion lock, only if nothing changed since it was made.
+
+    "decided elsewhere": a concurrent run already decided (or superseded) the candidate. "champion changed": the
+    champion is no longer the one the candidate was compared with; the caller re-gates against the one returned.
+    """
+    if DECIDED_AT_TAG in registry.version(spec.name, candidate.version).tags:
+        return _Commit("decided elsewhere")
+    current = registry.champion(spec.name)
+    if _version(current) != _version(champion):
+        return _Commit("champion changed", current)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    tags = {**decision.as_tags(), "gate.decision": verdict, DECIDED_AT_TAG: now}
+    if decision.promote:
+        try:
+            registry.move_champion(
+                spec.name, candidate.version, expected=_version(champion), reason=decision.reason, tags=tags, at=now
+            )
+        except ChampionChanged as changed:  # moved by a writer that bypasses the lock (e.g. the MLflow UI)
+            return _Commit("champion changed", changed.current)
+    else:
+        registry.tag_version(spec.name, candidate.version, tags)
+    registry.mark_superseded(spec.name, by=candidate.version)
+    return _Commit("recorded")
 
 
 def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondition) -> AssetsDefinition:
@@ -154,43 +197,30 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
             decision = evaluate_candidate(lake, registry, spec, candidate, champion)
             failpoint("gate.decided")
             metadata = _decision_metadata(decision, candidate, champion)
-            now = dt.datetime.now(dt.UTC).isoformat()
-            tags = {**decision.as_tags(), "gate.decision": metadata["decision"], DECIDED_AT_TAG: now}
-            if not decision.promote:
-                with registry.promotion_lock(spec.name):
-                    registry.tag_version(spec.name, candidate.version, tags)
-                    registry.mark_superseded(spec.name, by=candidate.version)
-                context.log.info(f"{spec.name} v{candidate.version}: rejected ({decision.reason})")
-                yield AssetObservation(asset_key=keys.production_model, metadata=metadata)
-                if out_of_step:
-                    yield _repaired_output(champion, recorded)
-                return
-            # The reference sketch must exist before the alias moves, so no drift check ever sees a champion
-            # without one; building it twice (a re-gate, a rerun) rewrites the same files.
-            build_reference(lake, registry, spec, candidate)
-            failpoint("gate.reference_built")
-            try:
-                with registry.promotion_lock(spec.name):
-                    registry.move_champion(
-                        spec.name,
-                        candidate.version,
-                        expected=champion.version if champion else None,
-                        reason=decision.reason,
-                        tags=tags,
-                        at=now,
-                    )
-                    registry.mark_superseded(spec.name, by=candidate.version)
-            except ChampionChanged as changed:
-                champion, recorded = changed.current, _recorded_champion(context, keys)
-                candidate = registry.version(spec.name, candidate.version)
-                if DECIDED_AT_TAG in candidate.tags:
-                    # Another gate of the same candidate finished first; its record stands.
-                    context.log.info(f"{changed}; v{candidate.version} was decided by a concurrent run")
-                    return
-                context.log.warning(f"{changed}; re-gating v{candidate.version} against the new champion")
+            if decision.promote:
+                # The reference sketch must exist before the alias moves, so no drift check ever sees a champion
+                # without one; building it twice (a re-gate, a rerun) rewrites the same files.
+                build_reference(lake, registry, spec, candidate)
+                failpoint("gate.reference_built")
+            with registry.promotion_lock(spec.name):
+                outcome = _commit(registry, spec, candidate, champion, decision, metadata["decision"])
+            if outcome.status == "champion changed":
+                context.log.warning(
+                    f"the champion of {spec.name} changed to v{_version(outcome.champion) or 'none'} while "
+                    f"v{candidate.version} was gated; re-gating against it"
+                )
+                champion, recorded = outcome.champion, _recorded_champion(context, keys)
                 continue
-            context.log.info(f"{spec.name} v{candidate.version}: promoted ({decision.reason})")
-            yield Output(None, data_version=DataVersion(f"v{candidate.version}"), metadata=metadata)
+            if outcome.status == "decided elsewhere":
+                context.log.info(f"{spec.name} v{candidate.version} was decided by a concurrent run; its record stands")
+                return
+            context.log.info(f"{spec.name} v{candidate.version}: {metadata['decision']} ({decision.reason})")
+            if decision.promote:
+                yield Output(None, data_version=DataVersion(f"v{candidate.version}"), metadata=metadata)
+                return
+            yield AssetObservation(asset_key=keys.production_model, metadata=metadata)
+            if out_of_step:
+                yield _repaired_output(champion, recorded)
             return
         raise Failure(
             description=f"the champion of {spec.name} kept changing while v{candidate.version} was gated "
