@@ -32,8 +32,10 @@ dangerous refusals explicit and is checked first so no later rule can re-allow t
 
 Two types the policy must trust for tree models, ``sklearn.tree._tree.Tree`` and HistGradientBoosting's
 ``TreePredictor``, hold raw node indices that scikit-learn follows without bounds checks; skops itself does not
-trust them by default for that reason. KD/ball trees (compiled, unlisted) are refused: the nearest-neighbour
-estimators work without them (``algorithm="brute"``).
+trust them by default for that reason. After loading, their node arrays are checked (children in range and after
+their parent, feature indices below the owning estimator's ``n_features_in_``) so that a tampered tree is refused
+instead of reading out of bounds or looping for ever at predict time. KD/ball trees (compiled, unlisted) are
+refused: the nearest-neighbour estimators work without them (``algorithm="brute"``).
 """
 
 from __future__ import annotations
@@ -284,8 +286,8 @@ CLASS_PREFIXES: tuple[str, ...] = (
 )
 
 # Compiled (Cython) classes hand their saved state straight to C code, where a crafted array is a memory-safety
-# problem rather than a wrong answer; a compiled class is allowed only when listed here. Tree is what forests and
-# gradient boosting are made of; the loss kernels hold only a few floats (skops trusts them too).
+# problem rather than a wrong answer; a compiled class is allowed only when listed here. Tree's node arrays are
+# validated after loading (see _tree_problem); the loss kernels hold only a few floats (skops trusts them too).
 ALLOWED_COMPILED_CLASSES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
 ALLOWED_COMPILED_MODULES: tuple[str, ...] = ("sklearn._loss._loss",)
 
@@ -517,10 +519,10 @@ def load_sklearn_model(model_uri: str, tracking_uri: str) -> Any:
     ``runs:/<run>/model``, or a storage URI/path of the model folder); it is resolved against ``tracking_uri``
     (also the registry) without touching MLflow's process-wide state. The ``skops_trusted_types`` stored in the
     model's MLmodel are ignored: the types skops does not trust by default are read from the file itself and
-    each must pass :func:`allowed_type`.
+    each must pass :func:`allowed_type`. Tree structures are checked after loading.
 
     Raises :class:`UntrustedModelError` (a ``ValueError``) when the model is pickled, names types the policy
-    refuses; ``ValueError`` when the folder is not an MLflow scikit-learn model; MLflow's
+    refuses, or holds malformed trees; ``ValueError`` when the folder is not an MLflow scikit-learn model; MLflow's
     own ``MlflowException`` when the URI does not resolve.
     """
     import skops.io
@@ -538,4 +540,113 @@ def load_sklearn_model(model_uri: str, tracking_uri: str) -> Any:
             "tampered with (the model's own list of trusted types is deliberately ignored)."
         )
     model = skops.io.loads(data, trusted=untrusted)
+    problem = _tree_problem(model)
+    if problem:
+        raise UntrustedModelError(
+            f"refusing to use {model_uri}: {problem}. Re-train the model with the platform; the artifact may have "
+            "been tampered with."
+        )
     return model
+
+
+# --- Tree structure checks ----------------------------------------------------------------------------------
+
+
+def _tree_problem(model: Any) -> str | None:
+    """The first malformed decision tree in ``model``, described, or None.
+
+    ``Tree`` and ``TreePredictor`` are walked by Cython code that trusts their node indices. A well-formed tree
+    has every child after its parent and inside the node array (so walking ends, and stays in bounds) and
+    splits only on features the estimator was fitted with. The feature bound is the smallest ``n_features_in_``
+    stored on the estimators enclosing the tree (a forest checks its input, not each tree's).
+    """
+    import numpy as np
+    from sklearn.base import BaseEstimator
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    seen: set[int] = set()
+
+    def walk(obj: Any, n_features: float, where: str) -> str | None:
+        if id(obj) in seen:
+            return None
+        if isinstance(obj, Tree):
+            seen.add(id(obj))
+            return _check_tree(obj, min(n_features, obj.n_features), where)
+        if isinstance(obj, TreePredictor):
+            seen.add(id(obj))
+            return _check_predictor(obj, n_features, where)
+        if isinstance(obj, BaseEstimator):
+            seen.add(id(obj))
+            stored = vars(obj).get("n_features_in_")
+            if isinstance(stored, int | np.integer):
+                n_features = min(n_features, int(stored))
+            children = vars(obj).items()
+        elif isinstance(obj, dict):
+            seen.add(id(obj))
+            children = obj.items()
+        elif isinstance(obj, list | tuple) or (isinstance(obj, np.ndarray) and obj.dtype == object):
+            seen.add(id(obj))
+            children = ((str(i), value) for i, value in enumerate(obj))
+        else:
+            return None
+        for key, value in children:
+            problem = walk(value, n_features, f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+
+    return walk(model, float("inf"), type(model).__name__)
+
+
+def _links_problem(left, right, is_leaf, n_nodes: int) -> bool:
+    import numpy as np
+
+    index = np.arange(n_nodes)
+    inner = ~is_leaf
+    return bool(
+        np.any(left[inner] <= index[inner])
+        | np.any(right[inner] <= index[inner])
+        | np.any(left[inner] >= n_nodes)
+        | np.any(right[inner] >= n_nodes)
+    )
+
+
+def _check_tree(tree: Any, n_features: float, where: str) -> str | None:
+    import numpy as np
+
+    left = np.asarray(tree.children_left, dtype=np.int64)
+    right = np.asarray(tree.children_right, dtype=np.int64)
+    feature = np.asarray(tree.feature, dtype=np.int64)
+    n_nodes = int(tree.node_count)
+    if n_nodes < 1 or not (len(left) == len(right) == len(feature) == n_nodes):
+        return f"{where}: tree node arrays do not match its node count"
+    is_leaf = left == -1  # scikit-learn's TREE_LEAF
+    if np.any(is_leaf != (right == -1)) or _links_problem(left, right, is_leaf, n_nodes):
+        return f"{where}: tree children point outside the tree or back up it"
+    if np.any(feature[~is_leaf] < 0) or np.any(feature[~is_leaf] >= n_features):
+        return f"{where}: tree splits on features the model was not fitted with"
+    return None
+
+
+def _check_predictor(predictor: Any, n_features: float, where: str) -> str | None:
+    import numpy as np
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+
+    nodes = predictor.nodes
+    if not isinstance(nodes, np.ndarray) or nodes.dtype != PREDICTOR_RECORD_DTYPE or nodes.ndim != 1 or not len(nodes):
+        return f"{where}: tree predictor nodes are not a node array"
+    n_nodes = len(nodes)
+    is_leaf = nodes["is_leaf"].astype(bool)
+    left = nodes["left"].astype(np.int64)
+    right = nodes["right"].astype(np.int64)
+    if _links_problem(left, right, is_leaf, n_nodes):
+        return f"{where}: tree children point outside the tree or back up it"
+    feature = nodes["feature_idx"][~is_leaf]
+    if np.any(feature < 0) or np.any(feature >= n_features):
+        return f"{where}: tree splits on features the model was not fitted with"
+    categorical = ~is_leaf & nodes["is_categorical"].astype(bool)
+    n_bitsets = min(len(predictor.raw_left_cat_bitsets), len(predictor.binned_left_cat_bitsets))
+    if np.any(nodes["bitset_idx"][categorical] >= n_bitsets):
+        return f"{where}: tree refers to category sets it does not hold"
+    return None

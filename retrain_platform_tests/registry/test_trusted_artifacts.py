@@ -21,6 +21,7 @@ import mlflow.sklearn
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io
 import yaml
 from mlflow import MlflowClient
 from mlflow.tracking._model_registry import utils as registry_utils
@@ -291,6 +292,37 @@ def test_tampered_artifact_that_runs_a_command_is_refused(store, tmp_path, monke
     assert "re-train the model with the platform" in message.lower()
     assert "tampered" in message
     assert not marker.exists()
+
+
+def test_tampered_tree_is_refused_before_predict(store):
+    X, y, score = frame()
+    forest = random_forest(X, score)
+    info, _ = store.log(forest)
+    # Loaded as the trusted original, a child index moved out of the tree, dumped back in skops' format.
+    tree = forest.estimators_[0].tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = 10**6
+    tree.__setstate__({**state, "nodes": nodes})
+    skops.io.dump(forest, store.model_dir(info) / "model.skops")
+
+    with pytest.raises(UntrustedModelError, match="tree children point outside the tree"):
+        load_sklearn_model(info.model_uri, store.uri)
+
+
+def test_tampered_hist_gradient_boosting_predictor_is_refused(store):
+    X, y, _ = frame()
+    model = hist_gradient_boosting(X, y)
+    info, _ = store.log(model)
+    predictor = model._predictors[0][0]
+    nodes = predictor.nodes.copy()
+    inner = np.flatnonzero(~nodes["is_leaf"].astype(bool))[0]
+    nodes["feature_idx"][inner] = 50  # the model has 3 features
+    predictor.nodes = nodes
+    skops.io.dump(model, store.model_dir(info) / "model.skops")
+
+    with pytest.raises(UntrustedModelError, match="splits on features the model was not fitted with"):
+        load_sklearn_model(info.model_uri, store.uri)
 
 
 def test_model_file_outside_the_model_folder_is_refused(store, tmp_path):
