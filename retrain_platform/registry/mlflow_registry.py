@@ -35,6 +35,7 @@ from pydantic import PrivateAttr
 
 from retrain_platform.failpoints import failpoint
 from retrain_platform.registry.lock import promotion_lock
+from retrain_platform.registry.trusted_artifacts import UntrustedModelError, load_sklearn_model, untrusted_types_in
 
 CHAMPION_ALIAS = "champion"
 # Tags the platform writes on model versions; the registry's audit trail, readable from MLflow alone.
@@ -48,8 +49,6 @@ PENDING_TAG = "champion.pending"
 # Written last when the gate has decided a candidate (promoted, rejected or superseded): a rerun skips it.
 DECIDED_AT_TAG = "gate.decided_at"
 SUPERSEDED_TAG = "gate.superseded_by"
-# skops refuses to load any type not on its allow-list; these packages' types are what scikit-learn models hold.
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 _CACHE_LOCK = threading.Lock()
 _MODEL_CACHE: dict[tuple[str, str, str], Any] = {}
 
@@ -102,24 +101,6 @@ def _is_not_found(err: Exception) -> bool:
     return code == "INVALID_PARAMETER_VALUE" and "not found" in str(err).lower()
 
 
-def trusted_types(estimator: Any) -> list[str]:
-    """The extra types skops must trust to reload ``estimator``; refuses types from unknown packages.
-
-    skops (MLflow's default, safe serialization) lists the types it would not load by default; we trust only
-    those from scikit-learn and the numeric stack, so a custom class never ends up silently unpicklable.
-    """
-    import skops.io
-
-    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
-    unknown = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-    if unknown:
-        raise ValueError(
-            f"the model holds types skops will not load safely: {unknown}; use estimators and transformers from "
-            "scikit-learn (or packages built on it) in model.estimator and model.preprocessing"
-        )
-    return list(untrusted)
-
-
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
@@ -159,7 +140,7 @@ class ModelRegistry(ConfigurableResource):
         """Turn any failure to answer into :class:`RegistryUnavailable`; "not found" errors pass through."""
         try:
             yield
-        except (RegistryUnavailable, ChampionChanged):
+        except (RegistryUnavailable, ChampionChanged, UntrustedModelError):
             raise
         except Exception as err:
             if _is_not_found(err):
@@ -168,10 +149,13 @@ class ModelRegistry(ConfigurableResource):
             password = urllib.parse.urlsplit(self.tracking_uri).password
             if password:
                 detail = detail.replace(password, "***")
+            # Not chained: MLflow's own messages carry the full URI, password included, and Dagster serialises
+            # every cause into the event log and the UI. The redacted first line above is what a user needs.
             raise RegistryUnavailable(
-                f"the MLflow registry at {redact_uri(self.tracking_uri)} failed to {what}: {detail}. "
+                f"the MLflow registry at {redact_uri(self.tracking_uri)} failed to {what}: "
+                f"{type(err).__name__}: {detail}. "
                 "Check that the tracking server is up and MLFLOW_TRACKING_URI is right; the step is retried."
-            ) from err
+            ) from None
 
     def _lock_dir(self) -> Path:
         if self.lock_dir:
@@ -211,7 +195,9 @@ class ModelRegistry(ConfigurableResource):
 
         The version is created with its tags in one call, so no version ever exists without its training record.
         """
-        trusted = trusted_types(estimator)  # a user error (ValueError), checked before anything is written
+        # The types skops must trust to reload it, all allowed by the platform's policy (else a ValueError that
+        # says what to change), checked before anything is written.
+        trusted = untrusted_types_in(estimator)
         with self._translate(f"log a candidate of {model}"):
             return self._log_candidate(model, estimator, params, metrics, tags, artifacts, input_example, trusted)
 
@@ -388,18 +374,23 @@ class ModelRegistry(ConfigurableResource):
         return marked
 
     def load(self, info: VersionInfo) -> Any:
-        """Load a version's scikit-learn model, cached per process (versions are immutable)."""
+        """Load a version's scikit-learn model under the platform's own trust policy, cached per process.
+
+        Never through ``mlflow.sklearn.load_model``, which trusts whatever types the artifact's own ``MLmodel``
+        lists (see :mod:`retrain_platform.registry.trusted_artifacts`). A refused artifact fails the step at once
+        (no retry can make it trustworthy) with what was refused and what to do.
+        """
+        from dagster import Failure
+
         key = (self.tracking_uri, info.model, info.version)
         with _CACHE_LOCK:
             if key in _MODEL_CACHE:
                 return _MODEL_CACHE[key]
-        import mlflow
-        import mlflow.sklearn
-
-        mlflow.set_registry_uri(self.tracking_uri)
-        mlflow.set_tracking_uri(self.tracking_uri)
-        with self._translate(f"load {info.model} v{info.version}"):
-            loaded = mlflow.sklearn.load_model(info.uri)
+        try:
+            with self._translate(f"load {info.model} v{info.version}"):
+                loaded = load_sklearn_model(info.uri, self.tracking_uri)
+        except UntrustedModelError as err:
+            raise Failure(description=str(err), allow_retries=False) from err
         with _CACHE_LOCK:
             _MODEL_CACHE[key] = loaded
         return loaded

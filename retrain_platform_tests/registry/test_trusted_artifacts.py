@@ -8,11 +8,8 @@ write access to the artifact store would.
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
 import shlex
-import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -41,6 +38,7 @@ from retrain_platform.registry.trusted_artifacts import (
     load_sklearn_model,
     untrusted_types_in,
 )
+from retrain_platform_tests.registry.tampering import plant_payload, rewrite_schema, trust_in_mlmodel
 
 FEATURES = ["income", "debt_ratio", "plan"]
 
@@ -215,68 +213,14 @@ def test_registry_and_run_uris_resolve_through_the_given_store(store, decoy_uri)
 # --- (b) a tampered artifact --------------------------------------------------------------------------------
 
 
-def _rewrite_schema(skops_file: Path, edit) -> None:
-    """Rewrite ``schema.json`` inside a skops zip, keeping every other member (the arrays) as it was."""
-    with zipfile.ZipFile(skops_file) as source:
-        members = {name: source.read(name) for name in source.namelist()}
-    schema = json.loads(members["schema.json"])
-    edit(schema)
-    members["schema.json"] = json.dumps(schema).encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as target:
-        for name, data in members.items():
-            target.writestr(name, data)
-    skops_file.write_bytes(buffer.getvalue())
-
-
-def _system_call_node(command: str) -> dict:
-    """A skops node that, when constructed, calls ``os.system(command)`` (skops' ConstructorFromReduceNode calls
-    ``<module>.<class>(*content)``; for os.system the module is ``posix`` here, ``nt`` on Windows)."""
-    return {
-        "__class__": "system",
-        "__module__": os.system.__module__,
-        "__loader__": "ConstructorFromReduceNode",
-        "content": {
-            "__class__": "tuple",
-            "__module__": "builtins",
-            "__loader__": "TupleNode",
-            "content": [
-                {
-                    "__class__": "str",
-                    "__module__": "builtins",
-                    "__loader__": "JsonNode",
-                    "content": json.dumps(command),
-                    "is_json": True,
-                }
-            ],
-        },
-    }
-
-
-def _plant_payload(schema: dict, command: str) -> None:
-    # An extra attribute on the root estimator: the model still loads and predicts, the call happens on the way.
-    attrs = schema["content"]
-    attrs["content"]["_retrain_payload"] = _system_call_node(command)
-    attrs["key_types"]["content"].append({"__class__": "str", "__module__": "builtins", "__loader__": "TypeNode"})
-
-
-def _trust_in_mlmodel(model_dir: Path, extra: str) -> None:
-    mlmodel = model_dir / "MLmodel"
-    data = yaml.safe_load(mlmodel.read_text())
-    data["flavors"]["sklearn"]["skops_trusted_types"] = [*data["flavors"]["sklearn"]["skops_trusted_types"], extra]
-    mlmodel.write_text(yaml.safe_dump(data))
-
-
 def test_tampered_artifact_that_runs_a_command_is_refused(store, tmp_path, monkeypatch):
     X, y, _ = frame()
     info, _ = store.log(logistic_pipeline(X, y))
     model_dir = store.model_dir(info)
     marker = tmp_path / "pwned"
     system_name = f"{os.system.__module__}.system"
-    _rewrite_schema(
-        model_dir / "model.skops", lambda schema: _plant_payload(schema, f"touch {shlex.quote(str(marker))}")
-    )
-    _trust_in_mlmodel(model_dir, system_name)
+    rewrite_schema(model_dir / "model.skops", lambda schema: plant_payload(schema, f"touch {shlex.quote(str(marker))}"))
+    trust_in_mlmodel(model_dir, system_name)
 
     # The crafted artifact is live: MLflow's loader trusts the list in the MLmodel and runs the command.
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
