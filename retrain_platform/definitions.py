@@ -1,7 +1,10 @@
 """The one place the platform's Dagster ``Definitions`` are assembled (``dagster dev -w workspace.yaml``).
 
 Models come from spec files (``RETRAIN_SPECS``, default: the bundled examples); each becomes an asset group.
-One automation sensor evaluates every model's conditions, and it is running by default.
+One automation sensor evaluates every model's conditions, and it is running by default. It runs in the code
+server (``use_user_code_server=True``) because the conditions include arbitrary Python
+(:class:`~retrain_platform.automation.landed.NewestLandedPartition`), which the daemon process cannot evaluate;
+Dagster then limits one sensor to 500 assets and checks (11 per model).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def build_definitions(
         target=AssetSelection.all(),
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=sensor_interval(),
+        use_user_code_server=True,
         description="Evaluates every model's retrain, monitoring and promotion conditions.",
     )
     platform = Definitions(

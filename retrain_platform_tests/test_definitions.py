@@ -14,7 +14,9 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     Definitions,
+    build_sensor_context,
 )
+from dagster._core.definitions.sensor_definition import SensorType
 
 from retrain_platform.definitions import AUTOMATION_SENSOR, build_definitions
 from retrain_platform.spec import load_specs
@@ -80,6 +82,10 @@ def test_jobs_and_sensors(defs):
         assert sensor.default_status == DefaultSensorStatus.RUNNING, sensor.name
     automation = sensors[AUTOMATION_SENSOR]
     assert isinstance(automation, AutomationConditionSensorDefinition)
+    # the conditions are arbitrary Python, which only the code server can evaluate
+    assert automation.sensor_type == SensorType.AUTOMATION
+    graph = defs.resolve_asset_graph()
+    assert not graph.get(AssetKey(["churn", "candidate_model"])).automation_condition.is_serializable
     assert sensors["churn_landing_sensor"].job_name == "churn_ingest"
     assert sensors["sales_landing_sensor"].job_name == "sales_ingest"
 
@@ -118,3 +124,15 @@ def test_dagster_validates_the_workspace(tmp_path):
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+def test_the_automation_sensor_evaluates_the_conditions_as_the_code_server_does(platform):
+    # At the real wall clock the test spec's days (March 2026) are long past, so the newest landed partition is
+    # far from the partitions' latest day: the volume trigger still fires on it.
+    sensor = platform.defs.resolve_sensor_def(AUTOMATION_SENSOR)
+    first = sensor(build_sensor_context(instance=platform.instance, definitions=platform.defs))
+    assert first.run_requests == []  # Dagster's initial evaluation
+    assert all(run.success for run in platform.land_and_ingest(3))
+    context = build_sensor_context(instance=platform.instance, definitions=platform.defs, cursor=first.cursor)
+    [request] = sensor(context).run_requests
+    assert set(request.asset_selection) == {platform.keys.candidate_model, platform.keys.production_model}
