@@ -18,7 +18,9 @@ from dagster import (
 )
 from dagster._core.definitions.sensor_definition import SensorType
 
-from retrain_platform.definitions import AUTOMATION_SENSOR, build_definitions
+from retrain_platform.definitions import AUTOMATION_SENSOR, automation_sensor_name, build_definitions
+from retrain_platform.orchestration import run_limits
+from retrain_platform.orchestration.run_limits import max_runtime_seconds, run_tags
 from retrain_platform.spec import load_specs
 from retrain_platform_tests.conftest import make_spec
 
@@ -136,3 +138,35 @@ def test_the_automation_sensor_evaluates_the_conditions_as_the_code_server_does(
     context = build_sensor_context(instance=platform.instance, definitions=platform.defs, cursor=first.cursor)
     [request] = sensor(context).run_requests
     assert set(request.asset_selection) == {platform.keys.candidate_model, platform.keys.production_model}
+
+
+def test_no_model_sets_its_own_max_runtime_yet(defs):
+    for spec in load_specs([EXAMPLES]):
+        assert max_runtime_seconds(spec) is None and run_tags(spec) == {}
+    assert {s.name for s in defs.sensors if isinstance(s, AutomationConditionSensorDefinition)} == {AUTOMATION_SENSOR}
+
+
+def test_a_model_with_its_own_max_runtime_has_an_automation_sensor_tagging_its_runs(
+    platform_factory, monkeypatch, tmp_path
+):
+    slow, other = make_spec(), make_spec()
+    monkeypatch.setattr(run_limits, "max_runtime_seconds", lambda spec: 7200 if spec.name == slow.name else None)
+    defs = build_definitions([slow, other], home=tmp_path)
+    automation = {s.name: s for s in defs.sensors if isinstance(s, AutomationConditionSensorDefinition)}
+    assert set(automation) == {AUTOMATION_SENSOR, automation_sensor_name(slow.name)}
+    graph = defs.resolve_asset_graph()
+    own = automation[automation_sensor_name(slow.name)]
+    assert own.run_tags == {"dagster/max_runtime": "7200"}
+    assert {k.path[0] for k in own.asset_selection.resolve(graph)} == {slow.name}
+    assert {k.path[0] for k in automation[AUTOMATION_SENSOR].asset_selection.resolve(graph)} == {other.name}
+    Definitions.validate_loadable(defs)
+
+    # the model's own sensor launches its retrain with the tag run monitoring reads
+    platform = platform_factory(slow)
+    sensor = platform.defs.resolve_sensor_def(automation_sensor_name(slow.name))
+    first = sensor(build_sensor_context(instance=platform.instance, definitions=platform.defs))
+    assert all(run.success for run in platform.land_and_ingest(3))
+    context = build_sensor_context(instance=platform.instance, definitions=platform.defs, cursor=first.cursor)
+    [request] = sensor(context).run_requests
+    assert request.tags["dagster/max_runtime"] == "7200"
+    assert platform.keys.candidate_model in request.asset_selection
