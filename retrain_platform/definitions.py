@@ -1,7 +1,12 @@
 """The one place the platform's Dagster ``Definitions`` are assembled (``dagster dev -w workspace.yaml``).
 
 Models come from spec files (``RETRAIN_SPECS``, default: the bundled examples); each becomes an asset group.
-One automation sensor evaluates every model's conditions, and it is running by default.
+One automation sensor evaluates every model's conditions, and it is running by default. It runs in the code
+server (``use_user_code_server=True``) because the conditions include arbitrary Python
+(:class:`~retrain_platform.automation.landed.NewestLandedPartition`), which the daemon process cannot evaluate;
+Dagster then limits one sensor to 500 assets and checks (11 per model). A model whose runs need tags of their
+own (a ``dagster/max_runtime``, see :mod:`retrain_platform.orchestration.run_limits`) gets its own automation
+sensor, because a sensor's run tags apply to every run it launches.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, Definitions
 
 from retrain_platform.ingest.sensor import sensor_interval
+from retrain_platform.orchestration.run_limits import run_tags
 from retrain_platform.pipeline import build_model_definitions
 from retrain_platform.resources import build_executor, build_resources
 from retrain_platform.settings import spec_paths
@@ -20,22 +26,56 @@ from retrain_platform.spec import ModelSpec, load_specs
 AUTOMATION_SENSOR = "retrain_automation"
 
 
+def automation_sensor_name(model: str) -> str:
+    """The automation sensor of a model whose runs carry tags of their own."""
+    return f"{model}_automation"
+
+
+def _automation_sensor(name: str, target: AssetSelection, tags: dict[str, str], description: str):
+    return AutomationConditionSensorDefinition(
+        name,
+        target=target,
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=sensor_interval(),
+        run_tags=tags or None,
+        use_user_code_server=True,
+        description=description,
+    )
+
+
+def automation_sensors(specs: Sequence[ModelSpec]) -> list[AutomationConditionSensorDefinition]:
+    """The shared automation sensor, for every model without run tags of its own, and one per model with some."""
+    own = [spec for spec in specs if run_tags(spec)]
+    shared = AssetSelection.all()
+    if own:
+        shared = shared - AssetSelection.groups(*(spec.name for spec in own))
+    sensors = [
+        _automation_sensor(
+            AUTOMATION_SENSOR, shared, {}, "Evaluates every model's retrain, monitoring and promotion conditions."
+        )
+    ]
+    sensors += [
+        _automation_sensor(
+            automation_sensor_name(spec.name),
+            AssetSelection.groups(spec.name),
+            run_tags(spec),
+            f"Evaluates {spec.name}'s retrain, monitoring and promotion conditions; its runs are tagged "
+            + ", ".join(f"{k}={v}" for k, v in run_tags(spec).items()),
+        )
+        for spec in own
+    ]
+    return sensors
+
+
 def build_definitions(
     specs: Sequence[ModelSpec], home: Path | None = None, resources: dict | None = None
 ) -> Definitions:
-    """Every model's assets, jobs and sensors, the automation sensor, and the resources.
+    """Every model's assets, jobs and sensors, the automation sensor(s), and the resources.
 
     ``resources`` defaults to the environment's (:func:`build_resources`); tests pass their own.
     """
-    automation = AutomationConditionSensorDefinition(
-        AUTOMATION_SENSOR,
-        target=AssetSelection.all(),
-        default_status=DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=sensor_interval(),
-        description="Evaluates every model's retrain, monitoring and promotion conditions.",
-    )
     platform = Definitions(
-        sensors=[automation], resources=resources or build_resources(home), executor=build_executor()
+        sensors=automation_sensors(specs), resources=resources or build_resources(home), executor=build_executor()
     )
     return Definitions.merge(*(build_model_definitions(spec) for spec in specs), platform)
 

@@ -14,9 +14,13 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     Definitions,
+    build_sensor_context,
 )
+from dagster._core.definitions.sensor_definition import SensorType
 
-from retrain_platform.definitions import AUTOMATION_SENSOR, build_definitions
+from retrain_platform.definitions import AUTOMATION_SENSOR, automation_sensor_name, build_definitions
+from retrain_platform.orchestration import run_limits
+from retrain_platform.orchestration.run_limits import max_runtime_seconds, run_tags
 from retrain_platform.spec import load_specs
 from retrain_platform_tests.conftest import make_spec
 
@@ -80,6 +84,10 @@ def test_jobs_and_sensors(defs):
         assert sensor.default_status == DefaultSensorStatus.RUNNING, sensor.name
     automation = sensors[AUTOMATION_SENSOR]
     assert isinstance(automation, AutomationConditionSensorDefinition)
+    # the conditions are arbitrary Python, which only the code server can evaluate
+    assert automation.sensor_type == SensorType.AUTOMATION
+    graph = defs.resolve_asset_graph()
+    assert not graph.get(AssetKey(["churn", "candidate_model"])).automation_condition.is_serializable
     assert sensors["churn_landing_sensor"].job_name == "churn_ingest"
     assert sensors["sales_landing_sensor"].job_name == "sales_ingest"
 
@@ -118,3 +126,47 @@ def test_dagster_validates_the_workspace(tmp_path):
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+def test_the_automation_sensor_evaluates_the_conditions_as_the_code_server_does(platform):
+    # At the real wall clock the test spec's days (March 2026) are long past, so the newest landed partition is
+    # far from the partitions' latest day: the volume trigger still fires on it.
+    sensor = platform.defs.resolve_sensor_def(AUTOMATION_SENSOR)
+    first = sensor(build_sensor_context(instance=platform.instance, definitions=platform.defs))
+    assert first.run_requests == []  # Dagster's initial evaluation
+    assert all(run.success for run in platform.land_and_ingest(3))
+    context = build_sensor_context(instance=platform.instance, definitions=platform.defs, cursor=first.cursor)
+    [request] = sensor(context).run_requests
+    assert set(request.asset_selection) == {platform.keys.candidate_model, platform.keys.production_model}
+
+
+def test_no_model_sets_its_own_max_runtime_yet(defs):
+    for spec in load_specs([EXAMPLES]):
+        assert max_runtime_seconds(spec) is None and run_tags(spec) == {}
+    assert {s.name for s in defs.sensors if isinstance(s, AutomationConditionSensorDefinition)} == {AUTOMATION_SENSOR}
+
+
+def test_a_model_with_its_own_max_runtime_has_an_automation_sensor_tagging_its_runs(
+    platform_factory, monkeypatch, tmp_path
+):
+    slow, other = make_spec(), make_spec()
+    monkeypatch.setattr(run_limits, "max_runtime_seconds", lambda spec: 7200 if spec.name == slow.name else None)
+    defs = build_definitions([slow, other], home=tmp_path)
+    automation = {s.name: s for s in defs.sensors if isinstance(s, AutomationConditionSensorDefinition)}
+    assert set(automation) == {AUTOMATION_SENSOR, automation_sensor_name(slow.name)}
+    graph = defs.resolve_asset_graph()
+    own = automation[automation_sensor_name(slow.name)]
+    assert own.run_tags == {"dagster/max_runtime": "7200"}
+    assert {k.path[0] for k in own.asset_selection.resolve(graph)} == {slow.name}
+    assert {k.path[0] for k in automation[AUTOMATION_SENSOR].asset_selection.resolve(graph)} == {other.name}
+    Definitions.validate_loadable(defs)
+
+    # the model's own sensor launches its retrain with the tag run monitoring reads
+    platform = platform_factory(slow)
+    sensor = platform.defs.resolve_sensor_def(automation_sensor_name(slow.name))
+    first = sensor(build_sensor_context(instance=platform.instance, definitions=platform.defs))
+    assert all(run.success for run in platform.land_and_ingest(3))
+    context = build_sensor_context(instance=platform.instance, definitions=platform.defs, cursor=first.cursor)
+    [request] = sensor(context).run_requests
+    assert request.tags["dagster/max_runtime"] == "7200"
+    assert platform.keys.candidate_model in request.asset_selection

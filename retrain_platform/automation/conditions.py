@@ -1,66 +1,157 @@
 """The automation conditions that run the loop without a person.
 
-Each retrain trigger is a labelled condition, so the Dagster UI's automation view shows which one fired:
+Each retrain trigger is a labelled condition, so the Dagster UI's automation view shows which one fired (and,
+when nothing was requested, which part held it back):
 
-- a trigger *check* newly fails (drift, champion performance, champion age in data time, new-row volume);
+- a trigger *check* newly fails on the model's newest landed partition (drift, champion performance, champion
+  age in data time, new-row volume; see :mod:`retrain_platform.automation.landed` for why "newest landed" and
+  not the wall clock's latest day);
 - the optional cron ticks;
-- ``production_model``'s freshness policy fails (champion older than ``max_model_age_days`` in wall-clock time).
+- ``production_model``'s freshness policy fails (champion older than ``max_model_age_days`` in wall-clock time);
+- the last training *failed*: it is requested again on the retry cadence (:func:`retry_cron`) and whenever the
+  newest landed partition's features update, so a failure is never the end of a trigger, and a training that
+  fails every time costs one run per retry tick, no more.
 
 A fired trigger is remembered until the candidate is requested (``since_last_handled``), so a trigger that
-fires while a candidate is still running is not lost. ``production_model`` follows every new candidate.
+fires while a candidate is still running is not lost. ``production_model`` follows every new candidate, and a
+failed gate is retried on the same cadence (the gate is idempotent and finishes a half-done promotion).
 """
 
 from __future__ import annotations
 
-from dagster import AssetCheckKey, AutomationCondition
-from dagster._core.definitions.declarative_automation.operators import EntityMatchesCondition
+import os
 
+from dagster import AssetCheckKey, AutomationCondition
+from dagster._core.definitions.declarative_automation.operators import EntityMatchesCondition, OrAutomationCondition
+
+from retrain_platform.automation.landed import LABEL as NEWEST_LANDED
+from retrain_platform.automation.landed import NewestLandedPartition
 from retrain_platform.automation.reasons import trigger_checks
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
 
+RETRY_CRON_ENV = "RETRAIN_RETRY_CRON"
+# Every ten minutes: soon enough that a transient failure (a locked store, a killed worker) costs minutes, rare
+# enough that a training failing for good (too little valid data, a broken estimator) cannot flood the queue.
+DEFAULT_RETRY_CRON = "*/10 * * * *"
+
+
+def retry_cron() -> str:
+    """The cron schedule (UTC) on which failed trainings and gates are retried (``RETRAIN_RETRY_CRON``)."""
+    return os.environ.get(RETRY_CRON_ENV, DEFAULT_RETRY_CRON)
+
+
+def retry_tick() -> AutomationCondition:
+    """True on the evaluation right after a tick of :func:`retry_cron`: the bound on how often a retry runs.
+
+    ``cron_tick_passed`` also holds on the evaluation after one that fell exactly on the tick, so a retry that
+    failed within one sensor interval would run twice per tick; not having been requested on the previous
+    evaluation closes that gap.
+    """
+    cron = retry_cron()
+    ticked = AutomationCondition.cron_tick_passed(cron).with_label(f"retry tick ({cron})")
+    not_just_requested = (~AutomationCondition.newly_requested()).with_label("not requested on the previous tick")
+    return (ticked & not_just_requested).with_label(f"retry due by the clock ({cron})")
+
+
+def no_run_in_progress(what: str) -> AutomationCondition:
+    """Nothing is requested while a run of the same asset is still going (one candidate, one gate at a time)."""
+    return (~AutomationCondition.in_progress()).with_label(f"no {what} running")
+
 
 def check_newly_failed(check: AssetCheckKey) -> AutomationCondition:
-    """True on the evaluation where ``check`` starts failing on its asset's latest partition.
+    """True on the evaluation where ``check`` starts failing on its model's newest landed partition.
 
-    Only the latest partition counts, so backfilling history never starts a retrain, and ``newly_true`` fires
-    once per failure episode of *this* check rather than on every failing day. The condition targets the check
-    key itself: ``any_checks_match(...).allow(...)`` would be the public spelling, but in dagster 1.13 ``allow``
-    intersects the asset graph's own check-key set in place, so every evaluation strips the other checks
-    (including the blocking ``schema`` check) from the graph (pinned by the automation tests).
+    Only the newest landed partition counts, so re-ingesting history never starts a retrain while a day that
+    lands late does, and ``newly_true`` fires once per failure episode of *this* check rather than on every
+    failing day. The condition targets the check key itself: ``any_checks_match(...).allow(...)`` would be the
+    public spelling, but in dagster 1.13 ``allow`` intersects the asset graph's own check-key set in place, so
+    every evaluation strips the other checks (including the blocking ``schema`` check) from the graph (pinned
+    by the automation tests).
     """
-    latest_failed = AutomationCondition.check_failed() & AutomationCondition.in_latest_time_window()
-    return (
-        EntityMatchesCondition(key=check, operand=latest_failed).newly_true().with_label(f"{check.name} check failed")
+    # Newest first: the And narrows the check's candidates to one partition before any status is read.
+    on_newest = (
+        NewestLandedPartition() & AutomationCondition.check_failed().with_label(f"{check.name} failing")
+    ).with_label(f"{check.name} failing on the {NEWEST_LANDED}")
+    matches = EntityMatchesCondition(key=check, operand=on_newest).with_label(
+        f"{check.name} check failing on the {NEWEST_LANDED}"
+    )
+    return matches.newly_true().with_label(f"{check.name} check failed")
+
+
+def newest_features_updated(spec: ModelSpec) -> AutomationCondition:
+    """True when the features of the newest landed partition were (re)materialized since the previous tick."""
+    updated = (NewestLandedPartition() & AutomationCondition.newly_updated().with_label("features updated")).with_label(
+        f"features updated on the {NEWEST_LANDED}"
+    )
+    return EntityMatchesCondition(key=ModelKeys(spec.name).features, operand=updated).with_label(
+        f"{NEWEST_LANDED}'s features updated"
     )
 
 
 def retrain_condition(spec: ModelSpec) -> AutomationCondition:
-    """When ``candidate_model`` is trained: any configured trigger fired and no candidate is running."""
-    checks = trigger_checks(spec)
-    fired = check_newly_failed(checks[0])
-    for check in checks[1:]:
-        fired = fired | check_newly_failed(check)
+    """When ``candidate_model`` is trained: a trigger fired, or the last training failed and a retry is due;
+    never while a candidate is running."""
+    triggers = [check_newly_failed(check) for check in trigger_checks(spec)]
     if spec.triggers.cron:
         # Not before a first model exists: the volume trigger trains it once there is enough data.
-        scheduled = AutomationCondition.cron_tick_passed(spec.triggers.cron) & ~AutomationCondition.missing()
-        fired = fired | scheduled.with_label(f"cron {spec.triggers.cron}")
+        ticked = AutomationCondition.cron_tick_passed(spec.triggers.cron).with_label("schedule ticked")
+        trained_before = (~AutomationCondition.missing()).with_label("a candidate was trained before")
+        triggers.append((ticked & trained_before).with_label(f"cron {spec.triggers.cron}"))
     if spec.triggers.max_model_age_days is not None:
         stale = AutomationCondition.asset_matches(
-            ModelKeys(spec.name).production_model, AutomationCondition.freshness_failed()
+            ModelKeys(spec.name).production_model,
+            AutomationCondition.freshness_failed().with_label("champion freshness failing"),
         )
-        fired = fired | stale.newly_true().with_label("champion freshness failed")
+        triggers.append(stale.newly_true().with_label("champion freshness failed"))
+    # Built as one Or even for a single trigger, so relabelling it never hides that trigger's own label.
+    fired = OrAutomationCondition(operands=triggers, label="a trigger fired")
+    triggered = fired.since_last_handled().with_label("trigger fired since last request")
+    # A failed run does not make any trigger newly true again (a failing check keeps failing), so without this
+    # a failed training would never be attempted again.
+    retry_due = (retry_tick() | newest_features_updated(spec)).with_label("retry due")
+    retry = (AutomationCondition.execution_failed().with_label("last training failed") & retry_due).with_label(
+        "retry the failed training"
+    )
     # No all_deps_blocking_checks_passed() here: on an unpartitioned asset over daily deps it never holds in
     # dagster 1.13 (it wants every dep partition, including never-landed ones). Quarantine still cannot leak
     # into training: a quarantined partition has no features, and training reads features only.
-    return (fired.since_last_handled() & ~AutomationCondition.in_progress()).with_label("retrain")
+    wanted = (triggered | retry).with_label("trigger fired or retry due")
+    return (wanted & no_run_in_progress("candidate")).with_label("retrain")
 
 
 def monitoring_condition() -> AutomationCondition:
-    """Drift and performance follow new valid features of the latest partition, never quarantined ones."""
-    return AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
+    """Drift and performance follow new valid features of the newest landed partition, never quarantined ones.
+
+    Dagster's ``eager()`` with its wall-clock ``in_latest_time_window`` replaced by the newest landed partition,
+    so a day that lands late is monitored like any other (older days are monitored by their ingest run).
+    """
+    eager = AutomationCondition.eager().replace("in_latest_time_window", NewestLandedPartition())
+    return eager.with_label(f"features updated on the {NEWEST_LANDED}") & (
+        AutomationCondition.all_deps_blocking_checks_passed()
+    )
 
 
 def promotion_condition() -> AutomationCondition:
-    """The gate runs after every new candidate (in the same run when both are requested together)."""
-    return AutomationCondition.eager()
+    """The gate runs after every new candidate (in the same run when both are requested together), and again on
+    the retry cadence when its last run failed (a crash mid-gate) while the candidate itself did not.
+
+    Dagster's ``eager()`` already re-requests the gate once after a run in which the candidate materialized but
+    the gate failed (that candidate update was never consumed); the retry covers every failure after that.
+    """
+    new_candidate = AutomationCondition.eager().with_label("new candidate")
+    # A failed candidate run skips the gate too; the candidate's own retry brings the gate along (eager), and
+    # gating the previous, already decided candidate again would be a wasted run.
+    candidate_ok = (~AutomationCondition.any_deps_match(AutomationCondition.execution_failed())).with_label(
+        "candidate did not fail"
+    )
+    candidate_idle = (~AutomationCondition.any_deps_in_progress()).with_label("no candidate running")
+    retry = (
+        AutomationCondition.execution_failed().with_label("last gate failed")
+        & retry_tick()
+        & candidate_ok
+        & candidate_idle
+    ).with_label("retry the failed gate")
+    return ((new_candidate | retry).with_label("new candidate or retry due") & no_run_in_progress("gate")).with_label(
+        "promote"
+    )

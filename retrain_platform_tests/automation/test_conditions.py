@@ -1,7 +1,8 @@
 """The automation conditions, evaluated the way the daemon does (``evaluate_automation_conditions``, cursor kept).
 
 Every test drives real runs on a real instance and asserts exactly what an evaluation requests. ``evaluate(day)``
-evaluates the morning after ``day``, so ``day`` is the latest partition. After an evaluation that requests a
+evaluates the morning after ``day``, so ``day`` is the wall-clock latest partition (and, in these tests, the newest
+landed one; ``test_newest_landed.py`` pulls the two apart). After an evaluation that requests a
 retrain the tests evaluate once more (as the daemon's next tick would, and as the demo replay does) before moving
 to the next day.
 """
@@ -10,81 +11,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-from dagster import AssetCheckKey
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
-from retrain_platform_tests.conftest import START, credit_frame, make_spec
-from retrain_platform_tests.training.seeded import LAST_SEEDED_DAY, seeded_platforms
-
-FAILED, PASSED = AssetCheckExecutionRecordStatus.FAILED, AssetCheckExecutionRecordStatus.SUCCEEDED
-SHIFT = 1.0  # moves income and debt_ratio: 2 of 5 columns drift, at the test spec's 40% threshold
-
-
-SEEDED_NEXT = (LAST_SEEDED_DAY - START).days + 1  # index of the first day after the seeded champion's window
-
-
-def day(i: int) -> dt.date:
-    return START + dt.timedelta(days=i)
-
-
-def requested(platform, evaluation) -> dict[str, int]:
-    """How many partitions of each of the model's downstream assets the evaluation requested."""
-    keys = platform.keys
-    return {
-        "candidate_model": evaluation.get_num_requested(keys.candidate_model),
-        "production_model": evaluation.get_num_requested(keys.production_model),
-        "drift_report": evaluation.get_num_requested(keys.drift_report),
-        "champion_performance": evaluation.get_num_requested(keys.champion_performance),
-    }
-
-
-NOTHING = {"candidate_model": 0, "production_model": 0, "drift_report": 0, "champion_performance": 0}
-RETRAIN = {"candidate_model": 1, "production_model": 1, "drift_report": 0, "champion_performance": 0}
-
-
-def fired_triggers(platform, evaluation) -> set[str]:
-    """Labels of the retrain triggers that were true in this evaluation (what the UI shows as the reason)."""
-    labels: set[str] = set()
-
-    def walk(result) -> None:
-        label = result.condition.get_label()
-        if label and (label.endswith("check failed") or label.startswith("cron")) and result.true_subset.size:
-            labels.add(label)
-        for child in result.child_results:
-            walk(child)
-
-    for result in evaluation.results:
-        if result.key == platform.keys.candidate_model:
-            walk(result)
-    return labels
-
-
-def check_status(platform, check: AssetCheckKey, partition: str) -> AssetCheckExecutionRecordStatus:
-    """The latest status of ``check`` on one partition."""
-    records = platform.instance.event_log_storage.get_asset_check_execution_history(check, limit=50)
-    for record in records:
-        if record.partition == partition:
-            return record.status
-    raise AssertionError(f"{check} was never executed on {partition}")
-
-
-@pytest.fixture
-def seeded(tmp_path, tmp_path_factory):
-    """A copy of the seeded champion state whose automation has already been evaluated once.
-
-    The very first evaluation of a cursor is Dagster's "initial evaluation", which counts as handled; a running
-    daemon is past it, so every copy is evaluated once (requesting nothing) before a test starts.
-    """
-    with seeded_platforms(tmp_path, tmp_path_factory) as make:
-
-        def ticking(**spec_overrides):
-            platform = make(**spec_overrides)
-            assert requested(platform, platform.evaluate(LAST_SEEDED_DAY)) == NOTHING
-            return platform
-
-        yield ticking
-
+from retrain_platform_tests.automation.helpers import (
+    FAILED,
+    NOTHING,
+    PASSED,
+    RETRAIN,
+    SEEDED_NEXT,
+    SHIFT,
+    check_status,
+    day,
+    fired_triggers,
+    requested,
+)
+from retrain_platform_tests.conftest import credit_frame, make_spec
+from retrain_platform_tests.training.seeded import LAST_SEEDED_DAY
 
 # --------------------------------------------------------------------------------------------------
 # the first model
@@ -118,7 +58,7 @@ def test_production_model_is_requested_after_a_new_candidate(seeded):
 
 
 # --------------------------------------------------------------------------------------------------
-# trigger checks on the latest partition
+# trigger checks on the newest landed partition
 # --------------------------------------------------------------------------------------------------
 
 
@@ -259,7 +199,7 @@ def test_a_cron_tick_before_the_first_model_requests_nothing(platform_factory):
 
 
 # --------------------------------------------------------------------------------------------------
-# monitoring follows valid features of the latest partition only
+# monitoring follows valid features of the newest landed partition only
 # --------------------------------------------------------------------------------------------------
 
 
