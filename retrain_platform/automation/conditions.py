@@ -10,7 +10,8 @@ when nothing was requested, which part held it back):
 - ``production_model``'s freshness policy fails (champion older than ``max_model_age_days`` in wall-clock time);
 - the last training *failed*: it is requested again on the retry cadence (:func:`retry_cron`) and whenever the
   newest landed partition's features update, so a failure is never the end of a trigger, and a training that
-  fails every time costs one run per retry tick, no more.
+  fails every time costs one run per retry tick, no more. Failed gates and failed monitoring of the newest
+  partition are retried on the same cadence.
 
 A fired trigger is remembered until the candidate is requested (``since_last_handled``), so a trigger that
 fires while a candidate is still running is not lost. ``production_model`` follows every new candidate, and a
@@ -127,9 +128,18 @@ def monitoring_condition() -> AutomationCondition:
     so a day that lands late is monitored like any other (older days are monitored by their ingest run).
     """
     eager = AutomationCondition.eager().replace("in_latest_time_window", NewestLandedPartition())
-    return eager.with_label(f"features updated on the {NEWEST_LANDED}") & (
-        AutomationCondition.all_deps_blocking_checks_passed()
+    # A monitoring step that failed (the registry was down, say) passed no check; it is run again on the retry
+    # cadence, so the newest day's triggers are evaluated once the cause is gone.
+    retry = (
+        NewestLandedPartition()
+        & AutomationCondition.execution_failed().with_label("last monitoring run failed")
+        & retry_tick()
+        & no_run_in_progress("monitoring")
+    ).with_label("retry failed monitoring")
+    wanted = (eager.with_label(f"features updated on the {NEWEST_LANDED}") | retry).with_label(
+        "new features or retry due"
     )
+    return wanted & AutomationCondition.all_deps_blocking_checks_passed()
 
 
 def promotion_condition() -> AutomationCondition:
