@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export RETRAIN_HOME ?= $(CURDIR)/.retrain
 export DAGSTER_HOME ?= $(RETRAIN_HOME)/dagster
 
-.PHONY: install demo test test-fast ui bench lint clean
+.PHONY: install demo test test-fast test-faults ui bench lint clean
 
 # Installs the exact versions CI is tested with (constraints.txt) into .venv; re-runs only when they change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -31,6 +31,10 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -n 2 -m "not slow and not daemon"
+
+# The fault suite alone (also part of `make test`): prints "faults: N tried, N recovered without a person".
+test-faults: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m faults
 
 # The Dagster UI (and daemon) on the demo's state, on 127.0.0.1 only.
 ui: install $(DAGSTER_HOME)/dagster.yaml

@@ -130,12 +130,10 @@ def monitoring_condition() -> AutomationCondition:
     eager = AutomationCondition.eager().replace("in_latest_time_window", NewestLandedPartition())
     # A monitoring step that failed (the registry was down, say) passed no check; it is run again on the retry
     # cadence, so the newest day's triggers are evaluated once the cause is gone.
-    retry = (
-        NewestLandedPartition()
-        & AutomationCondition.execution_failed().with_label("last monitoring run failed")
-        & retry_tick()
-        & no_run_in_progress("monitoring")
-    ).with_label("retry failed monitoring")
+    failed = AutomationCondition.execution_failed().with_label("last monitoring run failed")
+    retry = (NewestLandedPartition() & failed & retry_tick() & no_run_in_progress("monitoring")).with_label(
+        "retry failed monitoring"
+    )
     wanted = (eager.with_label(f"features updated on the {NEWEST_LANDED}") | retry).with_label(
         "new features or retry due"
     )

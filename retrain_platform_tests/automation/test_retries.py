@@ -18,6 +18,7 @@ import retrain_platform.promotion.assets as promotion_assets
 import retrain_platform.training.assets as training_assets
 from retrain_platform.automation.conditions import DEFAULT_RETRY_CRON, retry_cron
 from retrain_platform.pipeline import retrain_job_name
+from retrain_platform.registry import DECIDED_AT_TAG
 from retrain_platform_tests.automation.helpers import (
     GATE,
     NOTHING,
@@ -176,7 +177,7 @@ def test_a_gate_that_crashed_is_requested_again_on_the_retry_tick(seeded, monkey
 
     monkeypatch.undo()
     assert platform.retrain(asset_selection=[platform.keys.production_model]).success
-    assert promotion_assets.DECIDED_TAG in platform.registry.version(platform.spec.name, "2").tags  # decided now
+    assert DECIDED_AT_TAG in platform.registry.version(platform.spec.name, "2").tags  # decided now
     assert requested(platform, evaluate_at(platform, morning(MORNING, minute=20, second=30))) == NOTHING
 
 

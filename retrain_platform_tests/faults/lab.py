@@ -173,12 +173,13 @@ class FaultLab:
         frame.to_csv(partial, index=False)
         os.replace(partial, target)
         self.landed[target] = file_sha256(target)
+        # A day's partition exists once the day has ended: automation looks at it the next morning at the earliest.
+        self.clock = max(self.clock, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6), tzinfo=dt.UTC))
         return target
 
     def day(self, day: dt.date, frame: pd.DataFrame) -> None:
         """Land ``frame`` for ``day``, tick the sensor and run automation the next morning, all in-process."""
         self.land(day, frame)
-        self.clock = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6), tzinfo=dt.UTC)
         self.replay.day(day, lambda *_: None)
 
     def with_champion_then_drift(self, good_days: int = 3, drifted_days: int = 3) -> list[dt.date]:
@@ -302,8 +303,16 @@ def _restore(template: Path, root: Path) -> None:
     transaction. The platform's own per-process caches (loaded models, reference sketches) are keyed by tracking
     URI and version, which a restored store reuses with other contents, so they are emptied too.
     """
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
     from retrain_platform.registry import mlflow_registry, reference
 
+    # SQLite trusts its page cache when a file's change counter is what it last saw, and a restored store can
+    # reach the counter a connection saw in the previous test with other contents: drop every pooled connection.
+    for store in (TrackingStore, RegistryStore):
+        for engine in store._engine_map.values():
+            engine.dispose()
     wanted = {path.relative_to(template) for path in template.rglob("*")}
     if root.exists():
         for path in sorted(root.rglob("*"), reverse=True):
@@ -314,6 +323,6 @@ def _restore(template: Path, root: Path) -> None:
         if source.is_dir():
             target.mkdir(parents=True, exist_ok=True)
         else:
-            shutil.copyfile(source, target)
+            shutil.copy2(source, target)  # with its mtime: landing fingerprints must not change
     mlflow_registry._MODEL_CACHE.clear()
     reference._CACHE.clear()
