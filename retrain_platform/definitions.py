@@ -11,10 +11,17 @@ sensor, because a sensor's run tags apply to every run it launches.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagster import AssetSelection, AutomationConditionSensorDefinition, DefaultSensorStatus, Definitions
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    BetaWarning,
+    DefaultSensorStatus,
+    Definitions,
+)
 
 from retrain_platform.ingest.sensor import sensor_interval
 from retrain_platform.orchestration.run_limits import run_tags
@@ -32,15 +39,19 @@ def automation_sensor_name(model: str) -> str:
 
 
 def _automation_sensor(name: str, target: AssetSelection, tags: dict[str, str], description: str):
-    return AutomationConditionSensorDefinition(
-        name,
-        target=target,
-        default_status=DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=sensor_interval(),
-        run_tags=tags or None,
-        use_user_code_server=True,
-        description=description,
-    )
+    # use_user_code_server is a dagster 1.13 beta parameter; the platform relies on it deliberately (its
+    # conditions are Python the daemon cannot evaluate), so its warning is silenced here and nowhere else.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        return AutomationConditionSensorDefinition(
+            name,
+            target=target,
+            default_status=DefaultSensorStatus.RUNNING,
+            minimum_interval_seconds=sensor_interval(),
+            run_tags=tags or None,
+            use_user_code_server=True,
+            description=description,
+        )
 
 
 def automation_sensors(specs: Sequence[ModelSpec]) -> list[AutomationConditionSensorDefinition]:

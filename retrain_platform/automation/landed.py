@@ -40,15 +40,14 @@ def newest_landed_partition(instance: DagsterInstance, model: str) -> str | None
 class NewestLandedPartition(AutomationCondition):
     """True for the partition of the target that is its model's newest landed partition (see the module).
 
-    Works on any daily-partitioned asset or check of a model (``raw_batch`` is found from the target's key
-    unless ``source`` names it). On an unpartitioned target it is true once anything has landed.
+    Works on any daily-partitioned asset or check of a model (its ``raw_batch`` is found from the target's key).
+    On an unpartitioned target it is true once anything has landed.
 
     This is arbitrary Python, not one of Dagster's serializable conditions: the automation sensor evaluating
     it must run in the code server (``use_user_code_server=True``, see ``retrain_platform.definitions``).
     """
 
-    def __init__(self, source: AssetKey | None = None, label: str | None = LABEL):
-        self._source = source
+    def __init__(self, label: str | None = LABEL):
         self._label = label
 
     @property
@@ -59,8 +58,7 @@ class NewestLandedPartition(AutomationCondition):
     @property
     def description(self) -> str:
         """What the UI shows for the node."""
-        source = self._source.to_user_string() if self._source else "the model's raw_batch"
-        return f"Partition is the newest partition of {source} that has a materialization"
+        return "Partition is the newest partition of the model's raw_batch that has a materialization"
 
     @property
     def requires_cursor(self) -> bool:
@@ -73,12 +71,12 @@ class NewestLandedPartition(AutomationCondition):
 
     def with_label(self, label: str | None) -> NewestLandedPartition:
         """A copy with another label (the same spelling as Dagster's own conditions)."""
-        return NewestLandedPartition(self._source, label)
+        return NewestLandedPartition(label)
 
     async def evaluate(self, context: AutomationContext) -> AutomationResult:
         """Intersect the candidates with the newest landed partition (one cached status read per tick)."""
         view = context.asset_graph_view
-        landed = await view.compute_materialized_asset_subset(self._source or raw_batch_of(context.key))
+        landed = await view.compute_materialized_asset_subset(raw_batch_of(context.key))
         candidates = context.candidate_subset
         if landed.is_empty or candidates.is_empty:
             return AutomationResult(context, context.get_empty_subset())

@@ -1,10 +1,10 @@
 """The automation conditions, evaluated the way the daemon does (``evaluate_automation_conditions``, cursor kept).
 
 Every test drives real runs on a real instance and asserts exactly what an evaluation requests. ``evaluate(day)``
-evaluates the morning after ``day``, so ``day`` is the wall-clock latest partition (and, in these tests, the newest
-landed one; ``test_newest_landed.py`` pulls the two apart). After an evaluation that requests a
-retrain the tests evaluate once more (as the daemon's next tick would, and as the demo replay does) before moving
-to the next day.
+evaluates the morning after ``day``, so ``day`` is the wall-clock latest partition and, in these tests, also the
+newest landed one (``test_newest_landed.py`` pulls the two apart). After an evaluation that requests a retrain the
+tests evaluate once more (as the daemon's next tick would, and as the demo replay does) before moving to the next
+day.
 """
 
 from __future__ import annotations

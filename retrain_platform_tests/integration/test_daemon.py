@@ -1,47 +1,51 @@
 """The real Dagster daemon runs the retraining loop by itself, from files landing to the gate's decision.
 
-The test starts ``dagster-daemon run -w workspace.yaml`` as a subprocess on a temporary instance (SQLite storage,
-``QueuedRunCoordinator`` with two concurrent runs and a one-second dequeue interval, ``DefaultRunLauncher``: one
-subprocess per run, ``in_process`` executor), with ``RETRAIN_HOME``, ``MLFLOW_TRACKING_URI`` and ``RETRAIN_SPECS``
-in the test's folder and one-second sensor intervals (the daemon's loops still tick about every five seconds).
-The workspace loads ``retrain_platform.definitions`` exactly as ``workspace.yaml`` at the repo root does.
+The test starts ``dagster-daemon run -w workspace.yaml`` as a subprocess on a temporary instance: the repo's
+``dagster.yaml`` (SQLite storage under DAGSTER_HOME, ``QueuedRunCoordinator`` with two concurrent runs, the
+platform's ``LocalRunLauncher``: one subprocess per run, run monitoring and run retries) with a one-second
+dequeue interval and a two-second monitoring poll (``instance_yaml``), and the ``in_process`` executor;
+``RETRAIN_HOME``, ``MLFLOW_TRACKING_URI`` and ``RETRAIN_SPECS`` in the test's folder, one-second sensor intervals
+(the daemon's loops still tick about every five seconds). The workspace loads ``retrain_platform.definitions``
+exactly as ``workspace.yaml`` at the repo root does, from this checkout (``PYTHONPATH``).
 
 The test only writes files into the landing folder (atomically: a dot-file, then a rename). It never launches a
-run; it polls the instance and the MLflow store and asserts what the daemon did:
+run; it polls the instance and the MLflow store and asserts what the daemon did. Data arrives on time here: the
+newest day that lands is yesterday (D-1), the partitions' latest day, and every trigger looks at the newest
+*landed* partition (``test_daemon_recovery.py`` lands a day late):
 
-1. Four good days (D-5..D-2) land at once: the landing sensor starts an ingest run per file (``features``
-   materialized for each). Then yesterday (D-1) lands: the ``training_volume`` check fails on the newest
+1. Two good days (D-3, D-2) land at once: the landing sensor starts an ingest run per file, and nothing trains
+   (``min_partitions`` is 3). Then yesterday (D-1) lands: the ``training_volume`` check fails on the newest landed
    partition, the automation sensor requests ``candidate_model`` + ``production_model``, and the first model is
    trained and promoted (the MLflow ``champion`` alias exists).
-2. The regime changes. Daily partitions exist only for completed days (UTC) and every trigger looks only at the
-   *newest* partition, so after the first model the newest partition is, and stays, yesterday: the new regime
-   arrives as a re-landing (the platform's "corrected file" path) of the training window. D-3 and D-2 are
-   re-landed first (their drift checks fail, but they are not the newest partition, so nothing retrains), then
-   D-1: its ``drift`` check (and the performance floor) newly fails, a candidate is trained with a reason naming
-   the drift, and the gate decides it in the same run.
+2. The regime changes, as a re-landing (the platform's "corrected file" path) of the training window. D-3 and
+   D-2 are re-landed first (their drift checks fail, but they are not the newest landed partition, so nothing
+   retrains), then D-1: its ``drift`` check (and the performance floor) newly fails, a candidate is trained with
+   a reason naming the drift, and the gate decides it in the same run.
 
 The drifted data (``regimes.drifted_frame``) is designed so the decision is clear: 2 of 5 columns drift (the spec's
 threshold is 40%) and default starts to hinge on other columns. The spec's ``window_days: 3`` makes the new
-candidate train on the three re-landed days only, with the newest third (yesterday) as its holdout, where the old
+candidate train on the three re-landed days only, with the newest third (D-1) as its holdout, where the old
 champion scores below 0.5 ROC AUC and the candidate about 0.79, so the paired-bootstrap gate promotes it.
 
-Eight ingest runs and two retrain runs (asserted: every run came from a sensor and succeeded); each run pays
-several seconds of process start and imports. Measured on two cores: about 1.5-2 minutes in all (the per-phase
-timings are printed). The whole scenario has a hard limit of ``TIMEOUT_SECONDS``; the daemon is always stopped
-(its whole process group) in ``finally``, and on failure the runs with their status and errors and the tail of
-the daemon's log are printed. If UTC midnight would fall inside the scenario, the test first waits for it (at
-most about six and a half minutes, on about one run in 220), since "yesterday" must not change under it.
-``test_regimes.py`` checks the scenario's data in-process over many dates, so a data problem shows there first.
+Six ingest runs and two retrain runs (asserted: every run came from a sensor and succeeded); each run pays
+several seconds of process start and imports. The per-phase timings are printed. The whole scenario has a hard
+limit of ``TIMEOUT_SECONDS``; the daemon is always stopped (its whole process group) in ``finally``, and on
+failure the runs with their status and errors and the tail of the daemon's log are printed. If UTC midnight would
+fall inside the scenario, the test first waits for it (at most about six and a half minutes, on about one run in
+220), since "yesterday" must not change under it. ``test_regimes.py`` checks the scenario's data in-process over
+many dates, so a data problem shows there first. ``test_daemon_recovery.py`` reuses this module's helpers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -53,7 +57,7 @@ from retrain_platform.definitions import AUTOMATION_SENSOR
 from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import ingest_job_name, retrain_job_name
 from retrain_platform.registry import ModelRegistry
-from retrain_platform.spec import load_spec
+from retrain_platform.spec import ModelSpec, load_spec
 from retrain_platform.storage.lake import Lake
 from retrain_platform_tests.conftest import credit_frame, spec_dict
 from retrain_platform_tests.integration.regimes import SPEC_OVERRIDES, drifted_frame
@@ -62,26 +66,27 @@ pytestmark = [pytest.mark.slow, pytest.mark.daemon]
 
 NAME = "credit_daemon"
 ROWS = 300
+NEWEST = 1  # the scenario's newest landed day: yesterday, on time (test_daemon_recovery.py has a late one)
 TIMEOUT_SECONDS = 330  # daemon start to the gate's decision; the brief's hard limit is about six minutes
 STOP_GRACE_SECONDS = 20
 
-INSTANCE_YAML = """\
-# A temporary instance for the daemon test: the repo's dagster.yaml semantics (queued runs, two at a time,
-# threaded sensors, automation sensors) with SQLite storage under DAGSTER_HOME and a one-second run queue.
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 2
-    dequeue_interval_seconds: 1
-sensors:
-  use_threads: true
-  num_workers: 4
-auto_materialize:
-  use_sensors: true
-"""
+REPO = Path(__file__).resolve().parents[2]
+# Test speed only; everything else is the shipped dagster.yaml (run launcher, run monitoring, run retries, ...).
+TEST_INSTANCE_SETTINGS = {
+    "run_coordinator": {"config": {"dequeue_interval_seconds": 1}},  # default 5: runs start sooner
+    "run_monitoring": {"poll_interval_seconds": 2},  # default here 30: a dead worker is noticed sooner
+}
+
+
+def instance_yaml() -> str:
+    """The repo's ``dagster.yaml`` with :data:`TEST_INSTANCE_SETTINGS` merged in (SQLite under DAGSTER_HOME)."""
+    settings = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    for section, values in TEST_INSTANCE_SETTINGS.items():
+        merged = settings.setdefault(section, {})
+        for key, value in values.items():
+            merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+    return yaml.safe_dump(settings, sort_keys=False)
+
 
 WORKSPACE_YAML = """\
 load_from:
@@ -174,6 +179,16 @@ class DaemonProcess:
         finally:
             self._log.close()
 
+    def crash(self) -> None:
+        """SIGKILL the whole group at once, as a crash or an OOM kill of ``dagster dev`` would: nothing cleans up."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        end = time.monotonic() + 10
+        while _live_group_members(self.proc.pid) and time.monotonic() < end:
+            time.sleep(0.1)
+        self._log.flush()
+
     def tail(self, lines: int = 150) -> str:
         self._log.flush()
         text = self.log_path.read_text(errors="replace").splitlines()
@@ -189,6 +204,7 @@ def describe_runs(instance: DagsterInstance) -> str:
             f"{run.run_id[:8]} {run.job_name:<28} partition={tags.get('dagster/partition', '-'):<10} "
             f"{run.status.value:<10} by={tags.get('dagster/sensor_name', 'NOT A SENSOR')} "
             f"assets={','.join(k.path[-1] for k in run.asset_selection or [])}"
+            + (f" retry-of={tags['dagster/parent_run_id'][:8]}" if "dagster/parent_run_id" in tags else "")
         )
         if run.status == DagsterRunStatus.FAILURE:
             for record in instance.all_logs(
@@ -201,11 +217,16 @@ def describe_runs(instance: DagsterInstance) -> str:
 
 
 class Scenario:
-    """Polls the instance for what the daemon did, under one overall deadline, failing fast on failed runs."""
+    """Polls the instance for what the daemon did, under one overall deadline, failing fast on failed runs.
+
+    A test that makes a run fail on purpose adds its id to ``expected_failures``; ``daemon`` may be replaced (a
+    restarted daemon) between waits.
+    """
 
     def __init__(self, instance: DagsterInstance, daemon: DaemonProcess, timeout: float):
         self.instance = instance
         self.daemon = daemon
+        self.expected_failures: set[str] = set()
         self.started = time.monotonic()
         self.deadline = self.started + timeout
         self.timings: list[tuple[str, float]] = []
@@ -219,7 +240,11 @@ class Scenario:
                 self.timings.append((what, now - self._mark))
                 self._mark = now
                 return found
-            failed = [r for r in self.instance.get_runs() if r.status == DagsterRunStatus.FAILURE]
+            failed = [
+                r
+                for r in self.instance.get_runs()
+                if r.status == DagsterRunStatus.FAILURE and r.run_id not in self.expected_failures
+            ]
             if failed:
                 raise AssertionError(f"while waiting for {what}: {len(failed)} run(s) failed")
             if not self.daemon.alive():
@@ -253,6 +278,13 @@ class Scenario:
         return "daemon scenario timings:\n" + "\n".join(rows) + f"\n  {'total (daemon start to end)':<58} {total:6.1f}s"
 
 
+def assert_no_tracebacks(daemon: DaemonProcess) -> None:
+    """The daemon (and the code server and runs it started) logged no error."""
+    log = daemon.tail(lines=1_000_000).splitlines()
+    tracebacks = [i for i, line in enumerate(log) if "Traceback" in line]
+    assert not tracebacks, "the daemon logged an error:\n" + "\n".join(log[tracebacks[0] - 5 : tracebacks[0] + 40])
+
+
 def meta(record, name: str):
     """A metadata value of a materialization or observation record."""
     entry = record.asset_materialization or record.asset_observation
@@ -267,30 +299,52 @@ def check_partition(record) -> str | None:
     return value.value if value is not None else None
 
 
-def test_daemon_trains_promotes_and_retrains_on_drift_without_a_person(tmp_path):
-    wait_past_midnight(TIMEOUT_SECONDS + 60)
+@dataclass
+class DaemonSetup:
+    """A temporary platform for the daemon: spec, instance home, workspace, environment, landing folder, MLflow."""
+
+    root: Path
+    spec: ModelSpec
+    dagster_home: Path
+    workspace: Path
+    env: dict[str, str]
+    landing: Path
+    registry: ModelRegistry
+    today: dt.date
+
+    def day(self, n: int) -> dt.date:
+        """``n`` days before today (UTC): ``day(1)`` is yesterday, the partitions' latest day."""
+        return self.today - dt.timedelta(days=n)
+
+    def start_daemon(self, log_name: str = "daemon.log") -> DaemonProcess:
+        """Start ``dagster-daemon run`` on this platform."""
+        return DaemonProcess(self.workspace, self.env, cwd=self.root, log_path=self.root / log_name)
+
+
+def daemon_setup(tmp_path: Path, name: str = NAME, budget_seconds: float = TIMEOUT_SECONDS) -> DaemonSetup:
+    """Write the spec, instance and workspace for a daemon scenario of at most ``budget_seconds``.
+
+    The daemon and everything it starts import this checkout's ``retrain_platform`` (``PYTHONPATH``), the same
+    code the test imports, whatever is installed in the environment.
+    """
+    wait_past_midnight(budget_seconds + 60)
     today = dt.datetime.now(dt.UTC).date()
-
-    def day(n: int) -> dt.date:
-        return today - dt.timedelta(days=n)
-
     home, dagster_home, mlflow_dir = tmp_path / "home", tmp_path / "dagster", tmp_path / "mlflow"
     for folder in (home, dagster_home, mlflow_dir):
         folder.mkdir()
     spec_path = tmp_path / "spec.yaml"
+    start = (today - dt.timedelta(days=20)).isoformat()
     spec_path.write_text(
-        yaml.safe_dump(
-            spec_dict(NAME, partitions={"start_date": day(20).isoformat()}, **SPEC_OVERRIDES),
-            sort_keys=False,
-        )
+        yaml.safe_dump(spec_dict(name, partitions={"start_date": start}, **SPEC_OVERRIDES), sort_keys=False)
     )
     spec = load_spec(spec_path)
-    (dagster_home / "dagster.yaml").write_text(INSTANCE_YAML)
+    (dagster_home / "dagster.yaml").write_text(instance_yaml())
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(WORKSPACE_YAML)
     tracking_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
         "DAGSTER_HOME": str(dagster_home),
         "RETRAIN_HOME": str(home),
         "RETRAIN_SPECS": str(spec_path),
@@ -304,13 +358,22 @@ def test_daemon_trains_promotes_and_retrains_on_drift_without_a_person(tmp_path)
     }
     landing = Lake(root=str(home)).landing_dir(spec)
     registry = ModelRegistry(tracking_uri=tracking_uri)
+    # Create the MLflow schema once, before any run: concurrent runs would otherwise race to run its migrations
+    # on a fresh SQLite file.
+    registry.client.search_experiments()
+    return DaemonSetup(tmp_path, spec, dagster_home, workspace, env, landing, registry, today)
 
+
+def test_daemon_trains_promotes_and_retrains_on_drift_without_a_person(tmp_path):
+    setup = daemon_setup(tmp_path)
     # The instance is opened (its SQLite storage created) before the daemon starts, so the two never race to
     # create it; the daemon then opens the same storage from DAGSTER_HOME.
-    with DagsterInstance.from_config(str(dagster_home)) as instance:
-        daemon = DaemonProcess(workspace, env, cwd=tmp_path, log_path=tmp_path / "daemon.log")
+    with DagsterInstance.from_config(str(setup.dagster_home)) as instance:
+        daemon = setup.start_daemon()
         try:
-            run_scenario(Scenario(instance, daemon, TIMEOUT_SECONDS), spec, landing, registry, day)
+            run_scenario(
+                Scenario(instance, daemon, TIMEOUT_SECONDS), setup.spec, setup.landing, setup.registry, setup.day
+            )
         finally:
             daemon.stop()
 
@@ -319,22 +382,20 @@ def run_scenario(scenario: Scenario, spec, landing: Path, registry: ModelRegistr
     """Land files, then wait for and check what the daemon does; print diagnostics on any failure."""
     instance, daemon, keys = scenario.instance, scenario.daemon, ModelKeys(spec.name)
     try:
-        # Create the MLflow schema once, while the daemon loads the code location: concurrent runs would
-        # otherwise race to run its migrations on a fresh SQLite file.
-        registry.client.search_experiments()
-
-        # (a) history lands at once; each file becomes an ingest run started by the landing sensor
-        history = [day(n) for n in (5, 4, 3, 2)]
+        # (a) history lands at once; each file becomes an ingest run started by the landing sensor. Two days
+        # are fewer than training.min_partitions, so nothing trains yet.
+        history = [day(NEWEST + 2), day(NEWEST + 1)]
         for d in history:
             land(landing, d, credit_frame(d, rows=ROWS))
         landed = {d.isoformat() for d in history}
         scenario.until(
-            "features of D-5..D-2 (4 ingest runs, 2 at a time)",
+            "features of D-3, D-2 (2 ingest runs at once)",
             lambda: landed <= scenario.partitions_since(keys.features, None),
         )
+        assert not scenario.materializations(keys.candidate_model), "trained before min_partitions days landed"
 
-        # (b) yesterday lands: the volume check fails on the newest partition and the first model is trained
-        land(landing, day(1), credit_frame(day(1), rows=ROWS))
+        # (b) yesterday lands: the volume check fails on the newest landed partition and the first model is trained
+        land(landing, day(NEWEST), credit_frame(day(NEWEST), rows=ROWS))
         first_gate = scenario.until(
             "first model decided (D-1 ingest + retrain run)", lambda: scenario.gate_events(keys.production_model)
         )
@@ -345,19 +406,18 @@ def run_scenario(scenario: Scenario, spec, landing: Path, registry: ModelRegistr
         first_version = str(meta(first_candidate[0], "version"))
         champion = registry.champion(NAME)
         assert champion is not None and champion.version == first_version
-        assert scenario.partitions_since(keys.features, None) >= landed | {day(1).isoformat()}
+        assert scenario.partitions_since(keys.features, None) >= landed | {day(NEWEST).isoformat()}
 
-        # (c) the regime changes: the window is re-landed, the newest partition last
+        # (c) the regime changes: the window is re-landed, the newest landed partition last
         before_drift = scenario.mark()
-        for d in (day(3), day(2)):
+        for d in history:
             land(landing, d, drifted_frame(d))
-        relanded = {day(3).isoformat(), day(2).isoformat()}
         scenario.until(
             "drifted D-3, D-2 ingested (2 runs, no retrain)",
-            lambda: relanded <= scenario.partitions_since(keys.drift_report, before_drift),
+            lambda: landed <= scenario.partitions_since(keys.drift_report, before_drift),
         )
         assert not scenario.materializations(keys.candidate_model, before_drift), "an old partition started a retrain"
-        land(landing, day(1), drifted_frame(day(1)))
+        land(landing, day(NEWEST), drifted_frame(day(NEWEST)))
 
         decided = scenario.until(
             "drift retrain decided (D-1 ingest + retrain run)",
@@ -365,7 +425,7 @@ def run_scenario(scenario: Scenario, spec, landing: Path, registry: ModelRegistr
         )
 
         drift = instance.event_log_storage.get_asset_check_execution_history(keys.drift_check, limit=20)
-        newest = next((r for r in drift if check_partition(r) == day(1).isoformat()), None)
+        newest = next((r for r in drift if check_partition(r) == day(NEWEST).isoformat()), None)
         assert newest is not None and newest.evaluation is not None, "no drift check result for D-1"
         assert not newest.evaluation.passed, f"the drift check on D-1 passed: {newest.evaluation.description}"
 
@@ -373,8 +433,8 @@ def run_scenario(scenario: Scenario, spec, landing: Path, registry: ModelRegistr
         assert len(candidates) == 1, [meta(r, "reason") for r in candidates]
         candidate = candidates[0]
         assert "drift" in meta(candidate, "reason"), meta(candidate, "reason")
-        assert meta(candidate, "window_start") == day(3).isoformat()
-        assert meta(candidate, "window_end") == day(1).isoformat()
+        assert meta(candidate, "window_start") == day(NEWEST + 2).isoformat()
+        assert meta(candidate, "window_end") == day(NEWEST).isoformat()
         new_version = str(meta(candidate, "version"))
         assert new_version != first_version
 
@@ -396,10 +456,8 @@ def run_scenario(scenario: Scenario, spec, landing: Path, registry: ModelRegistr
         assert len(retrains) == 2, describe_runs(instance)
         ingests = [r for r in runs if r.tags.get("dagster/sensor_name") == f"{NAME}_landing_sensor"]
         assert all(r.job_name == ingest_job_name(NAME) for r in ingests)
-        assert len(ingests) == 8, describe_runs(instance)
-        log = daemon.tail(lines=1_000_000).splitlines()
-        tracebacks = [i for i, line in enumerate(log) if "Traceback" in line]
-        assert not tracebacks, "the daemon logged an error:\n" + "\n".join(log[tracebacks[0] - 5 : tracebacks[0] + 40])
+        assert len(ingests) == 6, describe_runs(instance)
+        assert_no_tracebacks(daemon)
         print(scenario.report())
         print(describe_runs(instance))
     except BaseException:
