@@ -109,6 +109,13 @@ def _copy_hashing(handle: BinaryIO, target: Path) -> str:
     return digest.hexdigest()
 
 
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    # Through a file we close ourselves: given a path, pyarrow keeps the file open when a write fails (ENOSPC)
+    # for as long as the exception is referenced, so the deleted temporary file would go on holding the space.
+    with path.open("wb") as out:
+        pq.write_table(table, out)
+
+
 def _features_table(frame: pd.DataFrame, raw_sha256: str) -> pa.Table:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     return table.replace_schema_metadata({**(table.schema.metadata or {}), RAW_SHA256_KEY: raw_sha256.encode()})
@@ -198,7 +205,7 @@ class Lake(ConfigurableResource):
         """Store a validated partition, recording the SHA-256 of the raw copy it came from; lift any quarantine."""
         failpoint("lake.write_features")
         path = self.features_path(model, partition)
-        _atomic_write(path, lambda tmp: pq.write_table(_features_table(frame, raw_sha256), tmp))
+        _atomic_write(path, lambda tmp: _write_parquet(_features_table(frame, raw_sha256), tmp))
         self.quarantine_path(model, partition).unlink(missing_ok=True)
         return path
 

@@ -186,9 +186,8 @@ def test_writes_leave_no_temporary_files(lake, spec):
     )
 
 
-def _crash_mid_write(table, path, *args, **kwargs):
-    with open(path, "wb") as handle:
-        handle.write(b"PAR1 half a file")
+def _crash_mid_write(table, where, *args, **kwargs):
+    where.write(b"PAR1 half a file")  # the lake hands pyarrow the open temporary file
     raise OSError("No space left on device")
 
 
