@@ -191,6 +191,7 @@ def _crash_mid_write(table, where, *args, **kwargs):
     raise OSError("No space left on device")
 
 
+@pytest.mark.faults
 def test_failed_write_keeps_the_previous_partition(lake, monkeypatch):
     previous = credit_frame(START, rows=3)
     lake.write_features("m", DAY, previous, raw_sha256=RAW)
@@ -202,6 +203,7 @@ def test_failed_write_keeps_the_previous_partition(lake, monkeypatch):
     pd.testing.assert_frame_equal(lake.read_features("m", [DAY]).drop(columns="_partition"), previous)
 
 
+@pytest.mark.faults
 def test_failed_write_leaves_no_temporary_file(lake, monkeypatch):
     monkeypatch.setattr(pq, "write_table", _crash_mid_write)
     with pytest.raises(OSError):
