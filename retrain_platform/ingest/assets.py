@@ -6,6 +6,7 @@ downstream runs on it (in the run, and in automation). Re-landing a corrected fi
 """
 
 import datetime as dt
+import os
 
 import pandas as pd
 from dagster import (
@@ -26,7 +27,7 @@ from retrain_platform.ingest.sensor import FINGERPRINT_METADATA, fingerprint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.spec.schema import ValidationResult, validate_partition
-from retrain_platform.storage.lake import Lake
+from retrain_platform.storage.lake import Lake, UnsafeLanding, file_sha256
 from retrain_platform.training.window import window_partitions
 
 GUIDANCE = (
@@ -43,14 +44,20 @@ def _problems_table(result: ValidationResult) -> MetadataValue:
     return MetadataValue.md("\n".join(rows))
 
 
-def _read_and_validate(lake: Lake, spec: ModelSpec, partition: str) -> ValidationResult:
+def _read_and_validate(lake: Lake, spec: ModelSpec, partition: str) -> tuple[ValidationResult, str | None]:
+    """The validation result and the SHA-256 of the raw bytes it judged (None if they could not be read)."""
     try:
-        frame = lake.read_raw(spec, partition)
+        frame, raw_sha256 = lake.read_raw_and_hash(spec, partition)
     except Exception as err:  # any reader error means the same thing to the user: the file is unreadable
         message = f"{type(err).__name__}: {err}"[:300]
         problem = {"column": "(file)", "check": f"readable as {spec.landing.format}", "rows": 0, "examples": [message]}
-        return ValidationResult(None, [problem])
-    return validate_partition(frame, spec)
+        return ValidationResult(None, [problem]), _hash_if_present(lake, spec, partition)
+    return validate_partition(frame, spec), raw_sha256
+
+
+def _hash_if_present(lake: Lake, spec: ModelSpec, partition: str) -> str | None:
+    path = lake.raw_path(spec, partition)
+    return file_sha256(path) if path.is_file() else None
 
 
 def _volume_check(context: AssetExecutionContext, lake: Lake, spec: ModelSpec, keys: ModelKeys) -> AssetCheckResult:
@@ -99,13 +106,18 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
         """Copy the landed file into the lake; its content hash is the data version, so re-landings propagate."""
         partition = context.partition_key
         source = lake.landing_dir(spec) / f"{partition}{spec.landing.suffix}"
-        if not source.is_file():
+        if not os.path.lexists(source):
             raise Failure(
                 description=f"no file landed for partition {partition}: expected {source}",
                 metadata={"expected": MetadataValue.path(str(source))},
             )
+        # Fingerprinted before the copy: if the file changes meanwhile, the recorded fingerprint is the older one,
+        # so the sensor sees the change and requests it (after the copy, the change could go unnoticed).
         landed = fingerprint(source)
-        path, digest = lake.copy_raw(spec, source, partition)
+        try:
+            path, digest = lake.copy_raw(spec, source, partition)
+        except UnsafeLanding as err:
+            raise Failure(description=str(err), metadata={"landed_file": MetadataValue.path(str(source))}) from err
         return MaterializeResult(
             data_version=DataVersion(digest),
             metadata={
@@ -144,13 +156,14 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
     def features(context: AssetExecutionContext, lake: Lake) -> MaterializeResult:
         """Validate the raw partition; store the typed frame, or quarantine the partition with every problem."""
         partition = context.partition_key
-        result = _read_and_validate(lake, spec, partition)
+        result, raw_sha256 = _read_and_validate(lake, spec, partition)
         raw_path = lake.raw_path(spec, partition)
         if result.valid:
             frame: pd.DataFrame = result.frame
-            path = lake.write_features(spec.name, partition, frame)
+            path = lake.write_features(spec.name, partition, frame, raw_sha256=raw_sha256)
             metadata = {
                 "path": MetadataValue.path(str(path)),
+                "raw_sha256": raw_sha256,
                 "dagster/row_count": len(frame),
                 "null_counts": {c: int(n) for c, n in frame.isna().sum().items() if n},
                 "quarantined": False,
@@ -165,6 +178,7 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
                 "model": spec.name,
                 "partition": partition,
                 "raw_file": str(raw_path),
+                "raw_sha256": raw_sha256,
                 "problems": result.problems,
                 "what_to_do": GUIDANCE,
                 "quarantined_at": dt.datetime.now(dt.UTC).isoformat(),

@@ -1,37 +1,82 @@
 """The landing sensor: one per model, watching its landing folder for new or changed daily files.
 
-A file's fingerprint (modification time and size) is part of the run key, so a tick never requests the same
-landing twice, while a corrected re-landing of a day gets a new run. Files that cannot be a partition (a name
-that is not a date, a date outside the partition range) are reported in the tick log, once per fingerprint,
-with what to do; they are never deleted.
+A file's fingerprint (modification time and size) identifies one landing of it. The sensor requests an ingest run
+per landing and then follows that run through the tag ``retrain/landing`` (``model:day:fingerprint``), which every
+attempt carries, Dagster's own run retries included. Each tick the newest run with the tag decides: a success
+finishes the landing, a run still queued or going is waited for, and a failed or canceled run (a full disk, a
+read-only lake, a killed pod) is requested again after a bounded exponential backoff, with the attempt number in
+its run key, so a fault that goes away needs nobody to touch the file. A run that failed only because the platform
+refused the data (the blocking schema check quarantined it) is a decision, not a fault, and is not retried: a
+corrected re-landing is a new landing.
+
+Entries that cannot be a partition (a symbolic link, a directory, a suffix in the wrong case or of the wrong
+format, a name that is not a zero-padded date, a date outside the partition range) are reported in the tick log
+and the skip reason, once per fingerprint, with what to do; they are never followed, copied or deleted. Dot-files
+are writes still in progress and are ignored.
 """
+
+from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import re
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
+    DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     JobDefinition,
     PartitionsDefinition,
+    RunRecord,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
+from dagster._core.storage.tags import WILL_RETRY_TAG
+from dagster._utils.error import SerializableErrorInfo
 
 from retrain_platform.keys import ModelKeys
-from retrain_platform.spec.model_spec import ModelSpec
+from retrain_platform.spec.model_spec import LandingSpec, ModelSpec
 from retrain_platform.storage.lake import Lake
 
 DEFAULT_INTERVAL_SECONDS = 30
 FINGERPRINT_METADATA = "landed_fingerprint"
+
+LANDED_FILE_TAG = "retrain/landed_file"
+LANDING_TAG = "retrain/landing"
+"""Run tag naming the landing a run ingests, ``model:day:fingerprint``: the same on every attempt."""
+ATTEMPT_TAG = "retrain/landing_attempt"
+"""Run tag with the attempt number (0 for the first request) of the landing's run."""
+PREVIOUS_RUN_TAG = "retrain/previous_run"
+"""Run tag on a retry: the id of the failed or canceled run it replaces."""
+
+# Retries wait one sensor interval, then twice as long after each further failure: a lasting fault (a disk that
+# stays full) then costs a handful of failed runs an hour rather than one per tick. The cap bounds how long a fault
+# that has been fixed goes unnoticed: the partition is ingested at most an hour after the fix, with nobody involved.
+RETRY_BACKOFF_FACTOR = 2
+RETRY_BACKOFF_CAP_SECONDS = 3600
+
+# A run failing only with this error was stopped by a blocking asset check: the schema check quarantined the data.
+_REFUSED_DATA_ERROR = "DagsterAssetCheckFailedError"
+_SETTLED_FAILURES = (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+_LANDING_SUFFIXES = frozenset(f".{name}" for name in get_args(LandingSpec.model_fields["format"].annotation))
+_PARTITION_NAME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+REQUESTED, DONE, REJECTED = "requested", "done", "rejected"
 
 
 def sensor_interval() -> int:
@@ -39,17 +84,30 @@ def sensor_interval() -> int:
     return int(os.environ.get("RETRAIN_SENSOR_INTERVAL_SECONDS", DEFAULT_INTERVAL_SECONDS))
 
 
+def retry_delay(attempt: int, interval: float) -> float:
+    """Seconds to wait after attempt ``attempt`` (0 for the first run) failed before requesting the next."""
+    return min(interval * RETRY_BACKOFF_FACTOR**attempt, RETRY_BACKOFF_CAP_SECONDS)
+
+
 def fingerprint(path: Path) -> str:
-    """What identifies one landing of a file: modification time and size (cheap; no content is read)."""
-    stat = path.stat()
-    return f"{stat.st_mtime_ns}-{stat.st_size}"
+    """What identifies one landing of a file: modification time and size (cheap; no content is read).
+
+    Taken with ``lstat``: a symbolic link is fingerprinted as the link, never through it.
+    """
+    info = path.lstat()
+    return f"{info.st_mtime_ns}-{info.st_size}"
+
+
+def landing_id(model: str, partition: str, landed: str) -> str:
+    """The value of :data:`LANDING_TAG` for one landing (also the run key of its first attempt)."""
+    return f"{model}:{partition}:{landed}"
 
 
 def already_ingested(instance: DagsterInstance, key: AssetKey, partition: str, landed: str) -> bool:
     """Whether ``raw_batch`` already holds this exact landing (its metadata records the fingerprint).
 
-    Only asked for files the cursor does not know, so a fresh or lost cursor (a new deployment, an instance the
-    demo replayed into) does not re-ingest every file in the folder.
+    Asked only for landings no tagged run is known for, so a fresh or lost cursor (a new deployment, an instance
+    the demo replayed into) does not re-ingest every file in the folder.
     """
     records = instance.fetch_materializations(AssetRecordsFilter(key, asset_partitions=[partition]), limit=1)
     if not records.records:
@@ -58,74 +116,273 @@ def already_ingested(instance: DagsterInstance, key: AssetKey, partition: str, l
     return recorded is not None and recorded.value == landed
 
 
-def landed_files(folder: Path, suffix: str) -> list[Path]:
-    """Candidate landings: visible files with the spec's suffix (dot-files are writes still in progress)."""
+def landing_entries(folder: Path) -> list[Path]:
+    """What may be meant as a landing: visible entries whose suffix, in any case, is a landing format.
+
+    Links, directories and wrong suffixes among them are reported by :func:`rejection`, not skipped; other names
+    (a README, a tool's ``.tmp`` file) and dot-files (writes in progress) are left alone.
+    """
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == suffix and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix.lower() in _LANDING_SUFFIXES)
 
 
 def rejection(path: Path, spec: ModelSpec, partitions_def: PartitionsDefinition) -> str | None:
-    """Why ``path`` cannot be a partition of ``spec``, or None if it can."""
-    try:
-        # strptime, not date.fromisoformat: on Python 3.11 the latter also accepts "20260305".
-        dt.datetime.strptime(path.stem, "%Y-%m-%d")
-    except ValueError:
+    """Why ``path`` cannot be a partition of ``spec`` and what to do, or None if it can."""
+    return (
+        _entry_problem(path, spec)
+        or _suffix_problem(path, spec)
+        or _name_problem(path, spec)
+        or _range_problem(path, spec, partitions_def)
+    )
+
+
+_KINDS = {
+    stat.S_IFDIR: "directory",
+    stat.S_IFIFO: "named pipe",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "device",
+    stat.S_IFBLK: "device",
+}
+
+
+def _entry_problem(path: Path, spec: ModelSpec) -> str | None:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
         return (
-            f"{path}: file name is not a date; name daily files YYYY-MM-DD{spec.landing.suffix} "
-            "after the day their rows belong to"
+            f"{path}: is a symbolic link (to {os.readlink(path)}); links in a landing folder are never followed. "
+            f"Land the file itself: copy it into {path.parent} under a dot-name, then rename it to {path.name}."
         )
-    if not partitions_def.has_partition_key(path.stem):
-        last = partitions_def.get_last_partition_key()
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "special file")
         return (
-            f"{path}: {path.stem} is outside the partitions of model {spec.name!r} "
-            f"({spec.partitions.start_date} to {last}; a day becomes a partition once it has ended). "
-            "Rename the file to the day its rows belong to, or move partitions.start_date in the spec."
+            f"{path}: is a {kind}, not a regular file; land each day as one file named "
+            f"YYYY-MM-DD{spec.landing.suffix}. Move the {kind} out of {path.parent}."
         )
     return None
 
 
-def build_landing_sensor(spec: ModelSpec, job: JobDefinition, partitions_def: PartitionsDefinition) -> SensorDefinition:
-    """The sensor that turns files landing in ``spec``'s landing folder into ingest runs."""
+def _suffix_problem(path: Path, spec: ModelSpec) -> str | None:
+    wanted = spec.landing.suffix
+    if path.suffix == wanted:
+        return None
+    if path.suffix.lower() == wanted:
+        return f"{path}: the suffix {path.suffix} must be lower case; rename to {path.stem}{wanted}"
+    return (
+        f"{path}: model {spec.name!r} lands {spec.landing.format} files (landing.format in its spec), "
+        f"not {path.suffix.lstrip('.')}; convert the file to {spec.landing.format} and land it as "
+        f"{path.stem}{wanted}, or land it for a model whose landing.format is {path.suffix.lstrip('.')}"
+    )
+
+
+def _name_problem(path: Path, spec: ModelSpec) -> str | None:
+    if _PARTITION_NAME.fullmatch(path.stem) and _as_date(path.stem):
+        return None
+    # strptime alone accepts "2026-3-9"; a padded rename is the fix, so suggest it when the name is that close.
+    loose = _as_date(path.stem)
+    hint = f"; rename to {loose.isoformat()}{spec.landing.suffix}" if loose else ""
+    return (
+        f"{path}: file name is not a date in YYYY-MM-DD form; name daily files YYYY-MM-DD{spec.landing.suffix} "
+        f"after the day their rows belong to{hint}"
+    )
+
+
+def _as_date(text: str) -> dt.date | None:
+    # strptime, not date.fromisoformat: on Python 3.11 the latter also accepts "20260305".
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        return None
+
+
+def _range_problem(path: Path, spec: ModelSpec, partitions_def: PartitionsDefinition) -> str | None:
+    if partitions_def.has_partition_key(path.stem):
+        return None
+    last = partitions_def.get_last_partition_key()
+    return (
+        f"{path}: {path.stem} is outside the partitions of model {spec.name!r} "
+        f"({spec.partitions.start_date} to {last}; a day becomes a partition once it has ended). "
+        "Rename the file to the day its rows belong to, or move partitions.start_date in the spec."
+    )
+
+
+@dataclass(frozen=True)
+class Landing:
+    """What the sensor's cursor remembers about one file: its landing, and where following its run got to.
+
+    ``state`` is ``requested`` (a run was or is about to be requested; ``attempt`` and ``requested_at`` say which
+    and when), ``done`` (ingested, or refused by validation: nothing more to do until it changes) or ``rejected``
+    (it cannot be a partition; reported once).
+    """
+
+    fingerprint: str
+    state: Literal["requested", "done", "rejected"]
+    attempt: int = 0
+    requested_at: str | None = None
+
+    @classmethod
+    def load(cls, value: dict | str) -> Landing | None:
+        """An entry from the cursor; None for a fingerprint an earlier version stored before its run succeeded."""
+        if isinstance(value, dict):
+            return cls(**value)
+        # Earlier cursors held "fingerprint" or "rejected:fingerprint". A bare fingerprint was recorded when its
+        # run was requested, not when it succeeded: forget it, so the instance is asked whether it was ingested.
+        return cls(value.removeprefix("rejected:"), REJECTED) if value.startswith("rejected:") else None
+
+
+def load_cursor(cursor: str | None) -> dict[str, Landing]:
+    """The sensor's cursor: file name -> :class:`Landing`."""
+    entries = {name: Landing.load(value) for name, value in json.loads(cursor or "{}").items()}
+    return {name: entry for name, entry in entries.items() if entry is not None}
+
+
+def dump_cursor(entries: dict[str, Landing]) -> str:
+    """The cursor as the sensor stores it (JSON, entries without unset fields)."""
+    plain = {name: {k: v for k, v in asdict(entry).items() if v is not None} for name, entry in entries.items()}
+    return json.dumps(plain, sort_keys=True)
+
+
+def latest_run(instance: DagsterInstance, landing: str) -> RunRecord | None:
+    """The newest run tagged with ``landing``: the last attempt, or Dagster's automatic retry of it."""
+    records = instance.get_run_records(RunsFilter(tags={LANDING_TAG: landing}), limit=1)
+    return records[0] if records else None
+
+
+def step_errors(instance: DagsterInstance, run_id: str) -> list[SerializableErrorInfo]:
+    """The errors of a run's failed steps: user code's own error (an ``OSError``), not Dagster's wrapper of it."""
+    events = instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)
+    errors = [event.dagster_event.step_failure_data.error for event in events]
+    return [error.cause or error for error in errors if error is not None]
+
+
+def refused_data(errors: list[SerializableErrorInfo]) -> bool:
+    """Whether the steps failed only because a blocking check refused the data (a quarantine, not a fault)."""
+    return bool(errors) and all(error.cls_name == _REFUSED_DATA_ERROR for error in errors)
+
+
+def _first_line(errors: list[SerializableErrorInfo]) -> str:
+    if not errors:
+        return "no step failed: the run was stopped before or between steps"
+    lines = errors[0].message.strip().splitlines()
+    return (lines[0] if lines else errors[0].cls_name)[:300]
+
+
+@dataclass
+class _Tick:
+    """One evaluation of one model's landing sensor: what it requests, reports and is waiting for."""
+
+    context: SensorEvaluationContext
+    spec: ModelSpec
+    keys: ModelKeys
+    now: float
+    interval: float
+    requests: list[RunRequest]
+    reports: list[str]
+    waiting: list[str]
+
+    def follow(self, path: Path, entry: Landing) -> Landing:
+        """Advance one acceptable landing by what its newest run says; returns the entry to remember."""
+        landing = landing_id(self.spec.name, path.stem, entry.fingerprint)
+        record = latest_run(self.context.instance, landing)
+        if record is None:
+            # No tagged run: ingested before runs were tagged (or by hand), requested but not yet created by the
+            # daemon (wait rather than ask twice), or new.
+            if already_ingested(self.context.instance, self.keys.raw_batch, path.stem, entry.fingerprint):
+                return replace(entry, state=DONE)
+            return entry if entry.requested_at else self.request(path, entry, 0)
+        run = record.dagster_run
+        if run.status == DagsterRunStatus.SUCCESS:
+            return replace(entry, state=DONE)
+        if run.status not in _SETTLED_FAILURES or run.tags.get(WILL_RETRY_TAG) == "true":
+            # In progress, or Dagster's run retries (dagster.yaml) set WILL_RETRY_TAG: it launches the next attempt
+            # itself, with this run's tags, so that run will be the newest with the landing tag.
+            return entry
+        return self.after_failure(path, entry, record)
+
+    def after_failure(self, path: Path, entry: Landing, record: RunRecord) -> Landing:
+        """A failed or canceled run: done if it only refused the data, else retried once its backoff has passed."""
+        run = record.dagster_run
+        errors = step_errors(self.context.instance, run.run_id)
+        if run.status == DagsterRunStatus.FAILURE and refused_data(errors):
+            return replace(entry, state=DONE)  # quarantined: a decision any retry would repeat
+        attempt = int(run.tags.get(ATTEMPT_TAG, entry.attempt))
+        failed_at = record.end_time or record.update_timestamp.timestamp()
+        due = failed_at + retry_delay(attempt, self.interval)
+        if self.now < due:
+            self.waiting.append(f"{path.name}: run {run.run_id} {run.status.value}; retry {attempt + 1} at {_iso(due)}")
+            return entry
+        self.context.log.warning(
+            f"{path}: retrying the ingest of partition {path.stem} (attempt {attempt + 1}): previous run "
+            f"{run.run_id} ended {run.status.value} ({_first_line(errors)})"
+        )
+        return self.request(path, entry, attempt + 1, previous_run=run.run_id)
+
+    def request(self, path: Path, entry: Landing, attempt: int, previous_run: str | None = None) -> Landing:
+        """Request attempt ``attempt`` of the landing's ingest run."""
+        landing = landing_id(self.spec.name, path.stem, entry.fingerprint)
+        tags = {LANDED_FILE_TAG: str(path), LANDING_TAG: landing, ATTEMPT_TAG: str(attempt)}
+        if previous_run:
+            tags[PREVIOUS_RUN_TAG] = previous_run
+        # The first attempt's run key is the landing itself (as before retries existed), so a run an earlier
+        # version requested for the same landing is not requested again.
+        run_key = landing if attempt == 0 else f"{landing}:attempt-{attempt}"
+        self.requests.append(RunRequest(run_key=run_key, partition_key=path.stem, tags=tags))
+        return Landing(entry.fingerprint, REQUESTED, attempt, _iso(self.now))
+
+    def reject(self, path: Path, entry: Landing | None, landed: str, reason: str) -> Landing:
+        """Report a file that cannot be a partition, once per fingerprint."""
+        rejected = Landing(landed, REJECTED)
+        if entry != rejected:
+            self.context.log.warning(reason)
+            self.reports.append(reason)
+        return rejected
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
+
+
+def build_landing_sensor(
+    spec: ModelSpec,
+    job: JobDefinition,
+    partitions_def: PartitionsDefinition,
+    clock: Callable[[], float] = time.time,
+) -> SensorDefinition:
+    """The sensor that turns files landing in ``spec``'s landing folder into ingest runs, retried after faults.
+
+    ``clock`` (seconds since the epoch) decides when a retry's backoff has passed; tests pass their own.
+    """
+    interval = sensor_interval()
     keys = ModelKeys(spec.name)
 
     @sensor(
         name=f"{spec.name}_landing_sensor",
         job=job,
-        minimum_interval_seconds=sensor_interval(),
+        minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Requests an ingest run for each new or changed file in {spec.landing.path}.",
+        description=f"Requests an ingest run for each new or changed file in {spec.landing.path}, "
+        "and again after a run failed for a cause other than the data.",
     )
     def landing_sensor(context: SensorEvaluationContext, lake: Lake) -> SensorResult | SkipReason:
-        """Request a run per new or changed landing; log files that cannot be partitions."""
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        requests, rejected = [], []
-        for path in landed_files(lake.landing_dir(spec), spec.landing.suffix):
+        """Request a run per new or changed landing, retry failed ones, report files that cannot be partitions."""
+        entries = load_cursor(context.cursor)
+        tick = _Tick(context, spec, keys, clock(), interval, requests=[], reports=[], waiting=[])
+        for path in landing_entries(lake.landing_dir(spec)):
             landed = fingerprint(path)
-            previous = seen.get(path.name)
-            if previous == landed:
+            entry = entries.get(path.name)
+            if entry is not None and entry.fingerprint == landed and entry.state == DONE:
                 continue
-            # A rejection is re-examined every tick: the day may have ended since, or the spec's start_date moved.
-            if reason := rejection(path, spec, partitions_def):
-                if previous != f"rejected:{landed}":
-                    context.log.warning(reason)
-                    rejected.append(reason)
-                seen[path.name] = f"rejected:{landed}"
-                continue
-            seen[path.name] = landed
-            if previous is None and already_ingested(context.instance, keys.raw_batch, path.stem, landed):
-                continue
-            requests.append(
-                RunRequest(
-                    run_key=f"{spec.name}:{path.stem}:{landed}",
-                    partition_key=path.stem,
-                    tags={"retrain/landed_file": str(path)},
-                )
-            )
-        cursor = json.dumps(seen, sort_keys=True)
-        if not requests:
-            context.update_cursor(cursor)
-            return SkipReason("; ".join(rejected) if rejected else "no new or changed files")
-        return SensorResult(run_requests=requests, cursor=cursor)
+            if entry is None or entry.fingerprint != landed or entry.state == REJECTED:
+                # A rejection is re-examined every tick: the day may have ended since, or start_date moved.
+                if reason := rejection(path, spec, partitions_def):
+                    entries[path.name] = tick.reject(path, entry, landed, reason)
+                    continue
+                entry = Landing(landed, REQUESTED)  # not requested yet (no requested_at)
+            entries[path.name] = tick.follow(path, entry)
+        cursor = dump_cursor(entries)
+        if tick.requests:
+            return SensorResult(run_requests=tick.requests, cursor=cursor)
+        context.update_cursor(cursor)
+        return SkipReason("; ".join(tick.reports + tick.waiting) or "no new or changed files")
 
     return landing_sensor

@@ -10,12 +10,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera.engines import pandas_engine
 
 from retrain_platform.spec.model_spec import ColumnSpec, ModelSpec
 
 _DTYPES = {"float": "float64", "int": "Int64", "bool": "boolean", "string": "string", "category": None}
 _EXAMPLES = 5
 _MIN_ROWS_ERROR = "fewer than {min_rows} row(s)"
+_FINITE_ERROR = "finite (inf is not a value)"
+# What an Int64 column can hold: a larger whole number passes the "is it whole" rule but overflows the coercion.
+_INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
 def _null_tolerance(limit: float) -> pa.Check:
@@ -28,8 +32,14 @@ def _null_tolerance(limit: float) -> pa.Check:
     )
 
 
+def _finite() -> pa.Check:
+    # A bound would refuse inf anyway, but a float column without bounds would pass it on to training, where
+    # scalers and estimators fail or silently produce nan: inf is never a valid feature value.
+    return pa.Check(lambda s: np.isfinite(s), name="finite", error=_FINITE_ERROR)
+
+
 def _column(name: str, spec: ColumnSpec) -> pa.Column:
-    checks: list[pa.Check] = []
+    checks: list[pa.Check] = [_finite()] if spec.type == "float" else []
     if spec.min is not None:
         checks.append(pa.Check.ge(spec.min))
     if spec.max is not None:
@@ -85,25 +95,68 @@ class ValidationResult:
         )
 
 
-def _unconvertible(series: pd.Series, column_type: str) -> pd.Index:
-    """Rows whose value cannot become ``column_type``.
+def _unreadable(series: pd.Series, column_type: str) -> pd.Series:
+    """Which values a reader could not turn into ``column_type`` (a boolean mask over ``series``).
 
-    pandera reports a failed coercion for the whole column (every row, or a single ``None``), which would send a
-    user looking at valid rows; this finds the values that actually fail, the way the coercion reads them.
+    These rules judge each value on its own, the way it would read once the file is fixed: a CSV column holding
+    one bad value arrives as text, so ``"True"`` or ``"30"`` must count as good even though the coercion of that
+    text column refuses them.
     """
     present = series.notna()
     if column_type in ("float", "int"):
         numbers = pd.to_numeric(series, errors="coerce")
         bad = present & numbers.isna()
         if column_type == "int":
-            bad |= numbers.notna() & (numbers % 1 != 0)
-    elif column_type == "bool":
+            low, high = _INT64_RANGE
+            bad |= numbers.notna() & ((numbers % 1 != 0) | (numbers < low) | (numbers > high))
+        return bad
+    if column_type == "bool":
         text = series.astype(str).str.strip().str.lower()
         booleans = series.map(lambda v: isinstance(v, bool | np.bool_))
-        bad = present & ~(booleans | text.isin(["true", "false", "1", "0", "1.0", "0.0"]))
-    else:
-        bad = pd.Series(False, index=series.index)
+        return present & ~(booleans | text.isin(["true", "false", "1", "0", "1.0", "0.0"]))
+    return pd.Series(False, index=series.index)
+
+
+def _refused_by_coercion(values: pd.Series, dtype: str) -> list[str]:
+    """The distinct values (as text) that pandera's own coercion to ``dtype`` refuses, found by bisection.
+
+    A chunk that coerces holds no bad value, so only the halves that fail are split again: a few coercions of
+    shrinking chunks for a few bad values, however many rows there are. A chunk that fails while both its halves
+    coerce (values of mixed types that only fail together) is reported whole.
+    """
+    coerce = pandas_engine.Engine.dtype(dtype).coerce
+
+    def refused(chunk: pd.Series) -> list[str]:
+        try:
+            coerce(chunk)
+            return []
+        except Exception:  # any coercion error means the same thing: a value in this chunk cannot be typed
+            if len(chunk) == 1:
+                return [str(chunk.iloc[0])]
+            middle = len(chunk) // 2
+            return refused(chunk.iloc[:middle]) + refused(chunk.iloc[middle:]) or chunk.astype(str).tolist()
+
+    return refused(_distinct(values.dropna()))
+
+
+def _unconvertible(series: pd.Series, column_type: str) -> pd.Index:
+    """Rows whose value cannot become ``column_type``.
+
+    pandera reports a failed coercion for the whole column (every row, or a single ``None``), which would send a
+    user looking at valid rows; this finds the values that actually fail. When the reading rules find none (a
+    value they do not model, such as a complex number), the coercion itself is asked, so a refused column never
+    reports zero rows.
+    """
+    bad = _unreadable(series, column_type)
+    if not bad.any():
+        bad = series.notna() & series.astype(str).isin(_refused_by_coercion(series, _DTYPES[column_type]))
     return series.index[bad.to_numpy()]
+
+
+def _distinct(values: pd.Series) -> pd.Series:
+    # By text: drop_duplicates compares arrays (what a parquet list column reads as) by identity, so equal
+    # values would be repeated as examples.
+    return values[~values.astype(str).duplicated()]
 
 
 def _problem(column: str, check: str, rows: pd.Index | int, examples: list) -> dict:
@@ -126,7 +179,7 @@ def _summarise(failure_cases: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec
     for (column, check), group in cases.groupby(["column", "check"], sort=True):
         if column in uncoercible and column in frame and column in spec.columns:
             rows = _unconvertible(frame[column], spec.columns[column].type)
-            problems.append(_problem(column, check, rows, frame.loc[rows, column].drop_duplicates().tolist()))
+            problems.append(_problem(column, check, rows, _distinct(frame.loc[rows, column]).tolist()))
         elif check == _MIN_ROWS_ERROR.format(min_rows=spec.partitions.min_rows):
             problems.append(_problem(column, check, len(frame), [f"{len(frame)} row(s) in the file"]))
         elif check.startswith("null fraction above") and column in frame:

@@ -7,7 +7,7 @@ about as plain paths than as IO-manager inputs. Layout under the root::
     landing/<model>/<YYYY-MM-DD>.<fmt>        files as users drop them (never modified)
     lake/<model>/raw/<YYYY-MM-DD>.<fmt>       unchanged copy of the current landing of a partition
     lake/<model>/raw/superseded/...           earlier landings of the same partition (nothing is lost)
-    lake/<model>/features/<YYYY-MM-DD>.parquet  typed, validated partitions
+    lake/<model>/features/<YYYY-MM-DD>.parquet  typed, validated partitions (the footer records the raw file's hash)
     lake/<model>/quarantine/<YYYY-MM-DD>.json   why a partition was refused
     lake/<model>/reference/<version>/         the reference sketch of a model version
     reports/<model>/drift/<YYYY-MM-DD>.html   evidently reports
@@ -15,40 +15,110 @@ about as plain paths than as IO-manager inputs. Layout under the root::
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 
+from retrain_platform.failpoints import failpoint
 from retrain_platform.spec.model_spec import ModelSpec
 
 PARTITION_COLUMN = "_partition"
+# Parquet schema metadata key under which a features file records the SHA-256 of the raw copy it was computed from.
+RAW_SHA256_KEY = b"retrain.raw_sha256"
+
+
+class UnsafeLanding(Exception):
+    """A landing the lake refuses to copy: a symbolic link, or not a regular file."""
+
+
+def _sha256_of(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file's bytes, read in chunks so large landings do not load into memory."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return _sha256_of(handle)
 
 
-def _atomic_write(path: Path, write) -> None:
-    # Write beside the target and rename, so a crash never leaves a half-written partition a reader could load.
+@contextmanager
+def _staged(path: Path) -> Iterator[Path]:
+    # A temporary name beside the target, renamed over it by the caller, so a crash never leaves a half-written
+    # file a reader could load; whatever is left at the name on the way out (an error, or nothing to replace)
+    # is removed.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_write(path: Path, write) -> None:
+    with _staged(path) as tmp:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+
+
+def _open_landing(source: Path) -> BinaryIO:
+    """Open a landed file for reading without following a symbolic link; refuse anything but a regular file.
+
+    Checking first and opening after would leave a window in which the file can be swapped for a link (to
+    /etc/passwd, or to another model's lake); the checks are made on the open file instead. ``O_NONBLOCK`` keeps
+    a named pipe from blocking the open until someone writes to it.
+    """
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnsafeLanding(
+                f"{source} is a symbolic link; the lake never copies through a link. "
+                "Land the file itself (copy it into the landing folder under a dot-name, then rename it)."
+            ) from err
         raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeLanding(f"{source} is not a regular file; land each day as one regular file.")
+    return os.fdopen(fd, "rb")
+
+
+def _copy_hashing(handle: BinaryIO, target: Path) -> str:
+    """Copy an open file to ``target`` (keeping its modification time); the SHA-256 of exactly the bytes copied."""
+    digest = hashlib.sha256()
+    with target.open("wb") as out:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            out.write(chunk)
+    source = os.fstat(handle.fileno())
+    os.utime(target, ns=(source.st_atime_ns, source.st_mtime_ns))
+    return digest.hexdigest()
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    # Through a file we close ourselves: given a path, pyarrow keeps the file open when a write fails (ENOSPC)
+    # for as long as the exception is referenced, so the deleted temporary file would go on holding the space.
+    with path.open("wb") as out:
+        pq.write_table(table, out)
+
+
+def _features_table(frame: pd.DataFrame, raw_sha256: str) -> pa.Table:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), RAW_SHA256_KEY: raw_sha256.encode()})
 
 
 class Lake(ConfigurableResource):
@@ -91,35 +161,70 @@ class Lake(ConfigurableResource):
         return self.root_path / "reports" / model / "drift" / f"{partition}.html"
 
     def copy_raw(self, spec: ModelSpec, source: Path, partition: str) -> tuple[Path, str]:
-        """Copy a landed file unchanged into the lake; keep any earlier, different landing. Returns path, sha256."""
+        """Copy a landed file unchanged into the lake; keep any earlier, different landing. Returns path, sha256.
+
+        The landing is read from one open file that is neither a symbolic link nor anything but a regular file
+        (else :class:`UnsafeLanding`), and the hash returned is that of the bytes copied. When the content
+        differs from the current raw copy, the partition's features are removed: they describe the old content,
+        and if computing the new ones fails, none may remain for training to use under the new raw hash.
+        """
+        failpoint("lake.copy_raw")
         target = self.raw_path(spec, partition)
-        digest = file_sha256(source)
-        if target.exists():
-            previous = file_sha256(target)
-            if previous == digest:
-                return target, digest
-            kept = target.parent / "superseded" / f"{partition}.{previous[:12]}{spec.landing.suffix}"
-            kept.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(target, kept)
-        _atomic_write(target, lambda tmp: shutil.copy2(source, tmp))
+        with _open_landing(source) as handle, _staged(target) as tmp:
+            digest = _copy_hashing(handle, tmp)
+            previous = file_sha256(target) if target.exists() else None
+            if previous != digest:
+                if previous is not None:
+                    self._supersede(spec, partition, previous)
+                os.replace(tmp, target)
         return target, digest
+
+    def _supersede(self, spec: ModelSpec, partition: str, previous: str) -> None:
+        # Features go before the raw copy is replaced: a crash in between leaves no features (recomputed on the
+        # next ingest), never old features beside new raw data.
+        current = self.raw_path(spec, partition)
+        kept = current.parent / "superseded" / f"{partition}.{previous[:12]}{spec.landing.suffix}"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(current, kept)
+        self.features_path(spec.name, partition).unlink(missing_ok=True)
 
     def read_raw(self, spec: ModelSpec, partition: str) -> pd.DataFrame:
         """Read a partition's raw copy in its landing format (errors propagate: the caller reports them)."""
-        path = self.raw_path(spec, partition)
-        if spec.landing.format == "csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
+        return self.read_raw_and_hash(spec, partition)[0]
 
-    def write_features(self, model: str, partition: str, frame: pd.DataFrame) -> Path:
-        """Store a validated partition and lift any quarantine it was under."""
+    def read_raw_and_hash(self, spec: ModelSpec, partition: str) -> tuple[pd.DataFrame, str]:
+        """Read a partition's raw copy and the SHA-256 of the very bytes read (one open file, so a re-landing
+        replacing the copy meanwhile cannot pair one file's rows with another's hash)."""
+        with self.raw_path(spec, partition).open("rb") as handle:
+            digest = _sha256_of(handle)
+            handle.seek(0)
+            frame = pd.read_csv(handle) if spec.landing.format == "csv" else pd.read_parquet(handle)
+        return frame, digest
+
+    def write_features(self, model: str, partition: str, frame: pd.DataFrame, *, raw_sha256: str) -> Path:
+        """Store a validated partition, recording the SHA-256 of the raw copy it came from; lift any quarantine."""
+        failpoint("lake.write_features")
         path = self.features_path(model, partition)
-        _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        _atomic_write(path, lambda tmp: _write_parquet(_features_table(frame, raw_sha256), tmp))
         self.quarantine_path(model, partition).unlink(missing_ok=True)
         return path
 
+    def features_raw_sha256(self, model: str, partition: str) -> str | None:
+        """The SHA-256 of the raw copy a partition's features were computed from, read from the Parquet footer.
+
+        None when the partition has no features, or when they were written before the hash was recorded.
+        Training records this rather than hashing the raw copy, which may already hold a newer landing.
+        """
+        try:
+            metadata = pq.read_schema(self.features_path(model, partition)).metadata or {}
+        except FileNotFoundError:
+            return None
+        value = metadata.get(RAW_SHA256_KEY)
+        return value.decode() if value else None
+
     def quarantine(self, model: str, partition: str, record: dict) -> Path:
         """Refuse a partition: drop its features (if an earlier landing had any) and record why."""
+        failpoint("lake.quarantine")
         self.features_path(model, partition).unlink(missing_ok=True)
         path = self.quarantine_path(model, partition)
         _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+import pytest
 from dagster import AssetRecordsFilter
 
 from retrain_platform_tests.conftest import START, credit_frame
@@ -88,3 +89,35 @@ def test_missing_landing_fails_and_names_the_expected_path(platform):
     assert latest(platform, platform.keys.features, missing) is None
     assert not platform.lake.raw_path(platform.spec, missing.isoformat()).exists()
     assert not platform.lake.is_quarantined(platform.spec.name, missing.isoformat())
+
+
+def test_features_record_the_hash_of_the_raw_copy_they_came_from(platform):
+    content = platform.land(DAY, credit_frame(DAY, rows=30)).read_bytes()
+    assert platform.ingest(DAY).success
+    assert platform.lake.features_raw_sha256(platform.spec.name, DAY.isoformat()) == sha256(content)
+    assert latest(platform, platform.keys.features).metadata["raw_sha256"].value == sha256(content)
+
+
+@pytest.mark.faults
+def test_relanding_whose_features_write_fails_leaves_no_old_features(platform, monkeypatch):
+    spec, lake, partition = platform.spec, platform.lake, DAY.isoformat()
+    first = platform.land(DAY, credit_frame(DAY, rows=30)).read_bytes()
+    assert platform.ingest(DAY).success
+
+    second = platform.land(DAY, credit_frame(DAY, rows=30, seed=1)).read_bytes()
+    monkeypatch.setenv("RETRAIN_FAILPOINTS", "lake.write_features=enospc")
+    run = platform.ingest(DAY)
+
+    assert not run.success
+    (failure,) = run.get_step_failure_events()
+    assert failure.step_key == f"{spec.name}__features"
+    assert "No space left on device" in failure.step_failure_data.error.cause.message
+    # the new landing is in the lake, the old one kept, and no features describe the old content any more
+    assert lake.raw_path(spec, partition).read_bytes() == second
+    assert [p.read_bytes() for p in (lake.raw_path(spec, partition).parent / "superseded").iterdir()] == [first]
+    assert partition not in lake.feature_partitions(spec.name)
+    assert lake.features_raw_sha256(spec.name, partition) is None
+
+    monkeypatch.delenv("RETRAIN_FAILPOINTS")
+    assert platform.ingest(DAY).success
+    assert lake.features_raw_sha256(spec.name, partition) == sha256(second)

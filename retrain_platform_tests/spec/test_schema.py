@@ -346,3 +346,111 @@ def test_build_schema_mirrors_the_spec(churn: ModelSpec) -> None:
     assert not schema.columns["churned"].nullable
     assert str(schema.columns["tenure_months"].dtype) == "Int64"
     assert schema.columns["tenure_months"].description == "Months since sign-up"
+
+
+# --------------------------------------------------------------------------------------------------
+# infinities: never a valid value, bounds or not
+# --------------------------------------------------------------------------------------------------
+
+
+def unbounded(column: str) -> ModelSpec:
+    """The churn spec with ``column``'s bounds removed (a float column nothing but the finite check guards)."""
+    data = example("churn")
+    data["features"][column] = {k: v for k, v in data["features"][column].items() if k not in ("min", "max")}
+    return ModelSpec.model_validate(data)
+
+
+@pytest.mark.parametrize("column", ["monthly_charges", "data_usage_gb"], ids=["required", "nullable"])
+def test_infinity_in_an_unbounded_float_column_is_refused(column: str) -> None:
+    raw = churn_frame()
+    raw.loc[[3, 8], column] = [np.inf, -np.inf]
+    result = validate_partition(raw, unbounded(column))
+    problem = only_problem(result, column, "finite")
+    assert problem["rows"] == 2
+    assert sorted(problem["examples"]) == ["-inf", "inf"]
+    assert f"{column}: finite (inf is not a value) failed on 2 row(s)" in result.describe()
+    assert len(result.problems) == 1
+
+
+def test_infinity_read_from_csv_text_is_refused(tmp_path: Path) -> None:
+    raw = churn_frame()
+    raw["monthly_charges"] = raw["monthly_charges"].astype(object)
+    raw.loc[[5], "monthly_charges"] = "inf"
+    raw.to_csv(tmp_path / "p.csv", index=False)
+    problem = only_problem(
+        validate_partition(pd.read_csv(tmp_path / "p.csv"), unbounded("monthly_charges")), "monthly_charges", "finite"
+    )
+    assert (problem["rows"], problem["examples"]) == (1, ["inf"])
+
+
+def test_nulls_are_not_infinities() -> None:
+    spec = unbounded("data_usage_gb")
+    raw = churn_frame()
+    raw.loc[[0], "data_usage_gb"] = np.nan  # within the column's null tolerance
+    assert validate_partition(raw, spec).valid
+
+
+def test_the_finite_check_is_on_every_float_column(churn: ModelSpec) -> None:
+    schema = build_schema(churn)
+    floats = [name for name, column in churn.columns.items() if column.type == "float"]
+    assert floats
+    for name, column in schema.columns.items():
+        assert ("finite" in [check.name for check in column.checks]) == (name in floats), name
+
+
+# --------------------------------------------------------------------------------------------------
+# coercion failures always name the real rows and values
+# --------------------------------------------------------------------------------------------------
+
+COERCION_CASES = {
+    # column, rows, values, expected examples
+    "word_in_float": ("monthly_charges", [1, 3], ["abc", "abc"], ["abc"]),
+    "fraction_text_in_int": ("tenure_months", [2], ["1.5"], ["1.5"]),
+    "word_in_bool": ("autopay", [4, 9], ["maybe", "no idea"], ["maybe", "no idea"]),
+    # whole numbers the int64 column cannot hold: the "is it whole" rule passes them, the coercion overflows
+    "int_overflow": ("support_calls", [6], [10**20], [str(10**20)]),
+    "negative_int_overflow": ("support_calls", [6, 7], [-(10**19), -(10**19)], [str(-(10**19))]),
+    # a value no reading rule models: found by asking the coercion itself
+    "complex_in_float": ("monthly_charges", [0], [complex(1, 2)], ["(1+2j)"]),
+}
+
+
+@pytest.mark.parametrize("case", list(COERCION_CASES))
+def test_coercion_failure_reports_rows_and_examples(churn: ModelSpec, case: str) -> None:
+    column, rows, values, examples = COERCION_CASES[case]
+    raw = churn_frame()
+    raw[column] = raw[column].astype(object)
+    raw.loc[rows, column] = values
+    result = validate_partition(raw, churn)
+    problem = only_problem(result, column, "coerce_dtype")
+    assert problem["rows"] == len(rows), problem
+    assert sorted(problem["examples"]) == sorted(examples)
+    assert f"{column}: coerce_dtype(" in result.describe()
+
+
+def test_int_overflow_read_from_csv(churn: ModelSpec, tmp_path: Path) -> None:
+    raw = churn_frame()
+    raw["support_calls"] = raw["support_calls"].astype(object)
+    raw.loc[[11], "support_calls"] = "99999999999999999999"
+    raw.to_csv(tmp_path / "p.csv", index=False)
+    problem = only_problem(validate_partition(pd.read_csv(tmp_path / "p.csv"), churn), "support_calls", "coerce")
+    assert (problem["rows"], problem["examples"]) == (1, ["99999999999999999999"])
+
+
+def test_values_that_only_fail_together_are_all_reported(churn: ModelSpec) -> None:
+    # ints and a padded number string each coerce alone, not as one column: there is no single culprit,
+    # so the report names every value rather than claiming 0 rows
+    raw = churn_frame()
+    raw["support_calls"] = [5] * (N - 1) + [" 7"]
+    problem = only_problem(validate_partition(raw, churn), "support_calls", "coerce_dtype")
+    assert problem["rows"] == N
+    assert sorted(problem["examples"]) == [" 7", "5"]
+
+
+def test_examples_of_array_values_are_deduplicated(churn: ModelSpec) -> None:
+    raw = churn_frame()
+    # two equal arrays (a parquet list column reads as arrays), distinct objects
+    raw["monthly_charges"] = [np.array([1.0, 2.0]), np.array([1.0, 2.0]), *raw["monthly_charges"].tolist()[2:]]
+    problem = only_problem(validate_partition(raw, churn), "monthly_charges", "coerce_dtype")
+    assert problem["rows"] == 2
+    assert problem["examples"] == ["[1. 2.]"]

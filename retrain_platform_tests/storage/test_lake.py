@@ -7,12 +7,14 @@ import json
 import os
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from retrain_platform.storage.lake import Lake
+from retrain_platform.storage.lake import Lake, UnsafeLanding
 from retrain_platform_tests.conftest import START, credit_frame, make_spec
 
 DAY = START.isoformat()
+RAW = "0" * 64  # the raw hash a features file records (its value is irrelevant to these tests)
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def test_write_features_lifts_quarantine(lake):
     assert json.loads(path.read_text()) == record
     assert lake.feature_partitions("m") == []
 
-    lake.write_features("m", DAY, credit_frame(START, rows=5))
+    lake.write_features("m", DAY, credit_frame(START, rows=5), raw_sha256=RAW)
 
     assert not lake.is_quarantined("m", DAY)
     assert not path.exists()
@@ -119,7 +121,7 @@ def test_write_features_lifts_quarantine(lake):
 
 
 def test_quarantine_withdraws_earlier_features(lake):
-    lake.write_features("m", DAY, credit_frame(START, rows=5))
+    lake.write_features("m", DAY, credit_frame(START, rows=5), raw_sha256=RAW)
     lake.quarantine("m", DAY, {"problems": [], "what_to_do": "fix it"})
     assert lake.is_quarantined("m", DAY)
     assert not lake.features_path("m", DAY).exists()
@@ -135,7 +137,7 @@ def test_quarantine_is_per_partition_and_per_model(lake):
 def test_feature_partitions_oldest_first(lake):
     keys = ["2026-03-10", "2025-12-31", "2026-03-02", "2026-01-01", "2026-02-28"]
     for key in keys:
-        lake.write_features("m", key, credit_frame(START, rows=2))
+        lake.write_features("m", key, credit_frame(START, rows=2), raw_sha256=RAW)
     (lake.features_path("m", DAY).parent / "notes.txt").write_text("not a partition")
     assert lake.feature_partitions("m") == sorted(keys)
     assert lake.feature_partitions("m")[0] == "2025-12-31"
@@ -144,8 +146,8 @@ def test_feature_partitions_oldest_first(lake):
 
 def test_read_features_adds_partition_in_requested_order(lake):
     a, b = credit_frame(START, rows=3), credit_frame(START, rows=2, seed=1)
-    lake.write_features("m", "2026-03-01", a)
-    lake.write_features("m", "2026-03-02", b)
+    lake.write_features("m", "2026-03-01", a, raw_sha256=RAW)
+    lake.write_features("m", "2026-03-02", b, raw_sha256=RAW)
 
     frame = lake.read_features("m", ["2026-03-01", "2026-03-02"])
 
@@ -167,8 +169,8 @@ def test_writes_leave_no_temporary_files(lake, spec):
     first = b"a\n1\n"
     lake.copy_raw(spec, landed(lake, spec, first), DAY)
     lake.copy_raw(spec, landed(lake, spec, b"a\n2\n"), DAY)
-    lake.write_features("m", DAY, credit_frame(START, rows=3))
-    lake.write_features("m", DAY, credit_frame(START, rows=4))
+    lake.write_features("m", DAY, credit_frame(START, rows=3), raw_sha256=RAW)
+    lake.write_features("m", DAY, credit_frame(START, rows=4), raw_sha256=RAW)
     lake.quarantine("m", "2026-03-02", {"problems": []})
     lake.quarantine("m", "2026-03-02", {"problems": ["again"]})
 
@@ -184,27 +186,176 @@ def test_writes_leave_no_temporary_files(lake, spec):
     )
 
 
-def _crash_mid_write(self, path, *args, **kwargs):
-    with open(path, "wb") as handle:
-        handle.write(b"PAR1 half a file")
+def _crash_mid_write(table, where, *args, **kwargs):
+    where.write(b"PAR1 half a file")  # the lake hands pyarrow the open temporary file
     raise OSError("No space left on device")
 
 
+@pytest.mark.faults
 def test_failed_write_keeps_the_previous_partition(lake, monkeypatch):
     previous = credit_frame(START, rows=3)
-    lake.write_features("m", DAY, previous)
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", _crash_mid_write)
+    lake.write_features("m", DAY, previous, raw_sha256=RAW)
+    monkeypatch.setattr(pq, "write_table", _crash_mid_write)
     with pytest.raises(OSError, match="No space left"):
-        lake.write_features("m", DAY, credit_frame(START, rows=9))
+        lake.write_features("m", DAY, credit_frame(START, rows=9), raw_sha256=RAW)
     monkeypatch.undo()
     assert lake.feature_rows("m", [DAY]) == 3
     pd.testing.assert_frame_equal(lake.read_features("m", [DAY]).drop(columns="_partition"), previous)
 
 
+@pytest.mark.faults
 def test_failed_write_leaves_no_temporary_file(lake, monkeypatch):
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", _crash_mid_write)
+    monkeypatch.setattr(pq, "write_table", _crash_mid_write)
     with pytest.raises(OSError):
-        lake.write_features("m", DAY, credit_frame(START, rows=9))
+        lake.write_features("m", DAY, credit_frame(START, rows=9), raw_sha256=RAW)
     folder = lake.features_path("m", DAY).parent
     leftovers = [p.name for p in folder.iterdir()] if folder.exists() else []
     assert leftovers == []
+
+
+# --------------------------------------------------------------------------------------------------
+# copy_raw never follows a link and copies only regular files
+# --------------------------------------------------------------------------------------------------
+
+
+def link_targets(lake: Lake, spec, tmp_path) -> dict:
+    """Where a hostile or careless link in the landing folder could point."""
+    other = lake.raw_path(make_spec(), DAY)  # another model's lake copy
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(b"income\n42\n")
+    return {"etc_passwd": "/etc/passwd", "other_models_lake": str(other), "dangling": str(tmp_path / "gone.csv")}
+
+
+@pytest.mark.parametrize("target", ["etc_passwd", "other_models_lake", "dangling"])
+def test_copy_raw_refuses_a_symbolic_link(lake, spec, tmp_path, target):
+    folder = lake.landing_dir(spec)
+    folder.mkdir(parents=True)
+    link = folder / f"{DAY}.csv"
+    link.symlink_to(link_targets(lake, spec, tmp_path)[target])
+
+    with pytest.raises(UnsafeLanding, match=rf"{link} is a symbolic link; the lake never copies through a link"):
+        lake.copy_raw(spec, link, DAY)
+
+    assert not lake.raw_path(spec, DAY).exists()
+    assert not lake.model_dir(spec.name).exists()  # nothing at all entered this model's lake
+    assert link.is_symlink()  # refused, not removed
+
+
+def test_copy_raw_refuses_a_link_over_an_existing_copy(lake, spec):
+    lake.copy_raw(spec, landed(lake, spec, b"income\n1\n"), DAY)
+    lake.write_features(spec.name, DAY, credit_frame(START, rows=3), raw_sha256=RAW)
+    source = lake.landing_dir(spec) / f"{DAY}.csv"
+    source.unlink()
+    source.symlink_to("/etc/passwd")
+
+    with pytest.raises(UnsafeLanding):
+        lake.copy_raw(spec, source, DAY)
+
+    assert lake.raw_path(spec, DAY).read_bytes() == b"income\n1\n"
+    assert lake.feature_partitions(spec.name) == [DAY]  # a refused landing changes nothing
+    assert superseded(lake, spec) == {}
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_copy_raw_refuses_what_is_not_a_regular_file(lake, spec, kind):
+    folder = lake.landing_dir(spec)
+    folder.mkdir(parents=True)
+    source = folder / f"{DAY}.csv"
+    source.mkdir() if kind == "directory" else os.mkfifo(source)  # a fifo must not block the copy
+
+    with pytest.raises(UnsafeLanding, match=rf"{source} is not a regular file"):
+        lake.copy_raw(spec, source, DAY)
+    assert not lake.raw_path(spec, DAY).exists()
+
+
+def test_copy_raw_keeps_the_landing_modification_time(lake, spec):
+    source = landed(lake, spec, b"income\n1\n")
+    os.utime(source, ns=(2_000_000_000, 3_000_000_000))
+    path, _ = lake.copy_raw(spec, source, DAY)
+    assert path.stat().st_mtime_ns == 3_000_000_000
+
+
+# --------------------------------------------------------------------------------------------------
+# features follow the raw copy they were computed from
+# --------------------------------------------------------------------------------------------------
+
+
+def test_different_relanding_removes_the_old_features(lake, spec):
+    first = b"income\n1\n"
+    lake.copy_raw(spec, landed(lake, spec, first), DAY)
+    lake.write_features(spec.name, DAY, credit_frame(START, rows=3), raw_sha256=sha(first))
+
+    lake.copy_raw(spec, landed(lake, spec, b"income\n2\n"), DAY)
+
+    assert not lake.features_path(spec.name, DAY).exists()
+    assert lake.feature_partitions(spec.name) == []
+    assert lake.features_raw_sha256(spec.name, DAY) is None
+    assert superseded(lake, spec) == {f"{DAY}.{sha(first)[:12]}.csv": first}  # the raw landing is kept
+
+
+def test_identical_relanding_keeps_the_features(lake, spec):
+    content = b"income\n1\n"
+    lake.copy_raw(spec, landed(lake, spec, content), DAY)
+    lake.write_features(spec.name, DAY, credit_frame(START, rows=3), raw_sha256=sha(content))
+    lake.copy_raw(spec, landed(lake, spec, content), DAY)
+    assert lake.features_raw_sha256(spec.name, DAY) == sha(content)
+
+
+def test_features_record_the_raw_sha256_in_the_parquet_footer(lake):
+    frame = credit_frame(START, rows=4)
+    path = lake.write_features("m", DAY, frame, raw_sha256=sha(b"the raw bytes"))
+
+    assert lake.features_raw_sha256("m", DAY) == sha(b"the raw bytes")
+    assert pq.read_schema(path).metadata[b"retrain.raw_sha256"] == sha(b"the raw bytes").encode()
+    # the record changes nothing a reader of the features sees
+    pd.testing.assert_frame_equal(lake.read_features("m", [DAY]).drop(columns="_partition"), frame)
+
+    lake.write_features("m", DAY, frame, raw_sha256=sha(b"newer raw bytes"))
+    assert lake.features_raw_sha256("m", DAY) == sha(b"newer raw bytes")
+
+
+def test_features_raw_sha256_is_none_without_features_or_record(lake):
+    assert lake.features_raw_sha256("m", DAY) is None
+    older = lake.features_path("m", DAY)  # written before the hash was recorded
+    older.parent.mkdir(parents=True)
+    credit_frame(START, rows=2).to_parquet(older, index=False)
+    assert lake.features_raw_sha256("m", DAY) is None
+
+
+def test_read_raw_and_hash_hashes_the_bytes_it_read(lake, spec):
+    content = credit_frame(START, rows=5).to_csv(index=False).encode()
+    lake.copy_raw(spec, landed(lake, spec, content), DAY)
+    frame, digest = lake.read_raw_and_hash(spec, DAY)
+    assert digest == sha(content)
+    assert len(frame) == 5
+    pd.testing.assert_frame_equal(frame, lake.read_raw(spec, DAY))
+
+
+# --------------------------------------------------------------------------------------------------
+# fail points on the write paths
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("action", ["enospc", "erofs"])
+def test_failed_raw_copy_changes_nothing(lake, spec, monkeypatch, action):
+    lake.copy_raw(spec, landed(lake, spec, b"income\n1\n"), DAY)
+    lake.write_features(spec.name, DAY, credit_frame(START, rows=3), raw_sha256=sha(b"income\n1\n"))
+    before = files_under(lake.root_path / "lake")
+    monkeypatch.setenv("RETRAIN_FAILPOINTS", f"lake.copy_raw={action}")
+
+    with pytest.raises(OSError, match="injected at fail point lake.copy_raw"):
+        lake.copy_raw(spec, landed(lake, spec, b"income\n2\n"), DAY)
+
+    assert files_under(lake.root_path / "lake") == before
+    assert lake.raw_path(spec, DAY).read_bytes() == b"income\n1\n"
+
+
+@pytest.mark.faults
+def test_failed_features_write_keeps_quarantine_and_writes_nothing(lake, monkeypatch):
+    lake.quarantine("m", DAY, {"problems": []})
+    monkeypatch.setenv("RETRAIN_FAILPOINTS", "lake.write_features=enospc")
+    with pytest.raises(OSError, match="No space left on device"):
+        lake.write_features("m", DAY, credit_frame(START, rows=3), raw_sha256=RAW)
+    assert lake.is_quarantined("m", DAY)
+    assert lake.feature_partitions("m") == []
