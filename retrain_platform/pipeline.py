@@ -45,6 +45,9 @@ def build_model_definitions(spec: ModelSpec) -> Definitions:
         selection=[keys.raw_batch, keys.features, keys.drift_report, keys.champion_performance],
         partitions_def=daily,
         description=f"Ingest, validate and monitor one day of {spec.name}.",
+        # Dagster's run retries re-execute a run whose worker crashed, but not one whose step failed: a quarantined
+        # day fails its blocking check on purpose, and an I/O failure is retried by the landing sensor, with backoff.
+        tags={"dagster/retry_on_asset_or_op_failure": "false"},
     )
     retrain = define_asset_job(
         retrain_job_name(spec.name),

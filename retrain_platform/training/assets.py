@@ -63,6 +63,8 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
     def candidate_model(context: AssetExecutionContext, lake: Lake, registry: ModelRegistry) -> MaterializeResult:
         """Train on the newest window, score on its temporal holdout, and register the candidate."""
         reasons = active_triggers(context.instance, spec) or ["schedule" if spec.triggers.cron else "manual launch"]
+        if "dagster/parent_run_id" in context.run.tags:
+            reasons = [f"retry of run {context.run.tags['dagster/parent_run_id']}", *reasons]
         partitions = window_partitions(lake.feature_partitions(spec.name), spec.training.window_days)
         if len(partitions) < spec.training.min_partitions:
             raise Failure(
@@ -85,7 +87,10 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         holdout_score = metric.score(
             holdout[spec.target.name].to_numpy(), predict_for(metric, estimator, model_input(holdout, spec))
         )
-        hashes = {p: file_sha256(lake.raw_path(spec, p)) for p in partitions}
+        # The hash each partition's features were built from (recorded in their Parquet footer), not the raw copy's
+        # now: if a re-landing's features failed to build, the raw copy is newer than what was trained on. Features
+        # from before that record existed fall back to the raw copy.
+        hashes = {p: lake.features_raw_sha256(spec.name, p) or file_sha256(lake.raw_path(spec, p)) for p in partitions}
         tags = {
             "reason": "; ".join(reasons)[:5000],
             PARTITIONS_TAG: json.dumps(partitions),

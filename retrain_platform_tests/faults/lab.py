@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +35,7 @@ from dagster._serdes import deserialize_value, serialize_value
 
 from retrain_platform.demo.replay import DayRow, Replay
 from retrain_platform.failpoints import ENV as FAILPOINTS_ENV
+from retrain_platform.ingest.sensor import retry_delay, sensor_interval
 from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import ingest_job_name, retrain_job_name
 from retrain_platform.registry import (
@@ -164,11 +166,15 @@ class FaultLab:
 
     # -- driving the platform -------------------------------------------------------------------------------------
 
+    def land_path(self, day: dt.date) -> Path:
+        """Where the file for ``day`` lands."""
+        return self.lake.landing_dir(self.spec) / f"{day.isoformat()}{self.spec.landing.suffix}"
+
     def land(self, day: dt.date, frame: pd.DataFrame) -> Path:
         """Land a day's file atomically (a dot-file, then a rename) and remember its hash."""
-        folder = self.lake.landing_dir(self.spec)
+        target = self.land_path(day)
+        folder = target.parent
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{day.isoformat()}{self.spec.landing.suffix}"
         partial = folder / f".{target.name}.partial"
         frame.to_csv(partial, index=False)
         os.replace(partial, target)
@@ -244,6 +250,9 @@ class FaultLab:
     def recover(self, rounds: int = 4) -> None:
         """Let time pass as the daemon would: monitoring, a sensor tick and automation, ``rounds`` times."""
         for _ in range(rounds):
+            # The landing sensor's retry backoff runs on the wall clock (RETRAIN_SENSOR_INTERVAL_SECONDS=1 here: 2 s
+            # after a first failure), unlike automation, which the lab evaluates at simulated times.
+            time.sleep(retry_delay(0, sensor_interval()))
             self.monitor()
             self.clock += RETRY_STEP
             rows = {self.spec.name: DayRow(day=self.clock.date().isoformat())}

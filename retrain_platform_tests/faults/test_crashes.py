@@ -1,4 +1,4 @@
-"""kill -9 at every step of a retrain: the next ticks of run monitoring and automation recover by themselves.
+"""kill -9 at every step of a retrain and an ingest: run monitoring, the sensor and automation recover by themselves.
 
 Each test trains a first model on good days, lands three days of a new regime (a candidate trained on them beats
 the champion clearly), then runs the retrain job in a worker process that a fail point SIGKILLs at one step. The
@@ -10,6 +10,7 @@ agrees with MLflow.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 
@@ -17,6 +18,7 @@ import pytest
 
 from retrain_platform.registry import PARTITIONS_TAG, PENDING_TAG
 from retrain_platform_tests.faults.lab import FaultLab
+from retrain_platform_tests.integration.regimes import drifted_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
@@ -55,3 +57,26 @@ def test_kill_during_retrain_recovers_without_a_person(step, tmp_path, monkeypat
     assert json.loads(champion.tags[PARTITIONS_TAG]) == [d.isoformat() for d in drifted]
     assert champion.tags["champion.previous"] == "1"
     assert champion.tags["gate.promote"] == "True"
+
+
+# An ingest run passes these: before the landed file is copied into the lake, and after the copy, before the
+# partition's features are written.
+INGEST_STEPS = ["lake.copy_raw", "lake.write_features"]
+
+
+@pytest.mark.parametrize("step", INGEST_STEPS)
+def test_kill_during_ingest_recovers_without_a_person(step, monkeypatch, record_property):
+    record_property("fault", f"kill -9 at {step}")
+    lab, drifted = FaultLab.prepared(monkeypatch, drifted_days=1)
+    day = drifted[-1] + dt.timedelta(days=1)
+    lab.land(day, drifted_frame(day))
+    [request] = lab.sensor_requests()
+
+    assert lab.run_worker(request, failpoints=f"{step}=kill") == -signal.SIGKILL
+    assert not lab.lake.features_path(lab.spec.name, day.isoformat()).exists()
+
+    lab.recover()
+
+    lab.assert_consistent()
+    assert lab.lake.features_raw_sha256(lab.spec.name, day.isoformat()) == lab.landed[lab.land_path(day)]
+    assert lab.champion_version() == "1"  # an ingest never moves the champion
