@@ -207,10 +207,15 @@ def platform(platform_factory) -> Platform:
 
 
 # -- the fault suite's tally -----------------------------------------------------------------------------------------
-# Each fault test records the fault it injects (``fault`` user property) and passes only if the platform recovered by
-# itself; the line below is what the issue asks the suite to print. User properties travel with xdist's reports, so
-# the controller can count them.
+# Every test marked ``faults`` injects one fault and passes only if the platform recovered by itself (most also
+# record a readable ``fault`` name). User properties travel with xdist's reports, so the controller can count them.
 _FAULTS: dict[str, bool] = {}
+
+
+def pytest_itemcollected(item):
+    """Tag every ``faults`` test so the tally below counts it, whether or not it names its fault."""
+    if item.get_closest_marker("faults") is not None:
+        item.user_properties.append(("fault", item.nodeid))
 
 
 def pytest_runtest_logreport(report):

@@ -211,5 +211,8 @@ def test_dagster_yaml_is_a_valid_instance_config(tmp_path):
     shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
     with DagsterInstance.from_config(str(tmp_path)) as instance:  # validates against Dagster's schema
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 2
+        # What the run queue daemon reads (the coordinator's own get_run_queue_config ignores `concurrency`).
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.run_queue_config.max_concurrent_runs == 2
+        assert concurrency.pool_config.default_pool_limit == 1  # one gate step per model at a time
         assert instance.auto_materialize_use_sensors
