@@ -19,7 +19,6 @@ from dagster import (
 from dagster._core.definitions.sensor_definition import SensorType
 
 from retrain_platform.definitions import AUTOMATION_SENSOR, automation_sensor_name, build_definitions
-from retrain_platform.orchestration import run_limits
 from retrain_platform.orchestration.run_limits import max_runtime_seconds, run_tags
 from retrain_platform.spec import load_specs
 from retrain_platform_tests.conftest import make_spec
@@ -146,11 +145,10 @@ def test_no_model_sets_its_own_max_runtime_yet(defs):
     assert {s.name for s in defs.sensors if isinstance(s, AutomationConditionSensorDefinition)} == {AUTOMATION_SENSOR}
 
 
-def test_a_model_with_its_own_max_runtime_has_an_automation_sensor_tagging_its_runs(
-    platform_factory, monkeypatch, tmp_path
-):
-    slow, other = make_spec(), make_spec()
-    monkeypatch.setattr(run_limits, "max_runtime_seconds", lambda spec: 7200 if spec.name == slow.name else None)
+def test_a_model_with_its_own_max_runtime_has_an_automation_sensor_tagging_its_runs(platform_factory, tmp_path):
+    other = make_spec()
+    slow = make_spec(training={**other.training.model_dump(), "max_runtime_minutes": 120})
+    assert max_runtime_seconds(slow) == 7200 and max_runtime_seconds(other) is None
     defs = build_definitions([slow, other], home=tmp_path)
     automation = {s.name: s for s in defs.sensors if isinstance(s, AutomationConditionSensorDefinition)}
     assert set(automation) == {AUTOMATION_SENSOR, automation_sensor_name(slow.name)}

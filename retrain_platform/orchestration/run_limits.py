@@ -15,12 +15,10 @@ from retrain_platform.spec.model_spec import ModelSpec
 
 
 def max_runtime_seconds(spec: ModelSpec) -> int | None:
-    """The longest a run of ``spec``'s model may take, or None for the instance-wide limit.
-
-    None for every model for now: the spec has no field for it yet. When it gets one (an optional
-    ``runs.max_runtime_seconds``, say), return it here and nothing else changes.
-    """
-    return None
+    """The longest a run of ``spec``'s model may take (``training.max_runtime_minutes``), or None for the
+    instance-wide limit."""
+    minutes = spec.training.max_runtime_minutes
+    return None if minutes is None else max(1, round(minutes * 60))
 
 
 def run_tags(spec: ModelSpec) -> dict[str, str]:
