@@ -210,6 +210,7 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
                     f"v{candidate.version} was gated; re-gating against it"
                 )
                 champion, recorded = outcome.champion, _recorded_champion(context, keys)
+                out_of_step = champion is not None and recorded != champion.version
                 continue
             if outcome.status == "decided elsewhere":
                 context.log.info(f"{spec.name} v{candidate.version} was decided by a concurrent run; its record stands")
