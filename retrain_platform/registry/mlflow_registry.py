@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import threading
 import urllib.parse
@@ -92,6 +93,25 @@ def redact_uri(uri: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+@functools.cache
+def _service_errors() -> tuple[type[BaseException], ...]:
+    """What a store that fails to answer raises: MLflow's errors (REST and SQL stores wrap theirs), the HTTP
+    client's, the database driver's, I/O errors of a local artifact store, and the fault suite's stand-in."""
+    import requests
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+
+    from retrain_platform.failpoints import InjectedFault
+
+    return (
+        MlflowException,
+        requests.exceptions.RequestException,
+        sqlalchemy.exc.SQLAlchemyError,
+        OSError,
+        InjectedFault,
+    )
+
+
 def _is_not_found(err: Exception) -> bool:
     """Whether an MLflow error says the thing asked for does not exist (as opposed to a failure to answer)."""
     code = getattr(err, "error_code", None)
@@ -137,12 +157,12 @@ class ModelRegistry(ConfigurableResource):
 
     @contextlib.contextmanager
     def _translate(self, what: str):
-        """Turn any failure to answer into :class:`RegistryUnavailable`; "not found" errors pass through."""
+        """Turn a failure of the store to answer into :class:`RegistryUnavailable`; "not found" errors, and errors
+        of the platform's own code (a TypeError, say), pass through unchanged rather than being retried as an
+        outage."""
         try:
             yield
-        except (RegistryUnavailable, ChampionChanged, UntrustedModelError):
-            raise
-        except Exception as err:
+        except _service_errors() as err:
             if _is_not_found(err):
                 raise
             detail = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
