@@ -56,10 +56,10 @@ def _automation_sensor(name: str, target: AssetSelection, tags: dict[str, str], 
 
 def automation_sensors(specs: Sequence[ModelSpec]) -> list[AutomationConditionSensorDefinition]:
     """The shared automation sensor, for every model without run tags of its own, and one per model with some."""
-    own = [spec for spec in specs if run_tags(spec)]
+    own = {spec.name: tags for spec in specs if (tags := run_tags(spec))}
     shared = AssetSelection.all()
     if own:
-        shared = shared - AssetSelection.groups(*(spec.name for spec in own))
+        shared = shared - AssetSelection.groups(*own)
     sensors = [
         _automation_sensor(
             AUTOMATION_SENSOR, shared, {}, "Evaluates every model's retrain, monitoring and promotion conditions."
@@ -67,13 +67,13 @@ def automation_sensors(specs: Sequence[ModelSpec]) -> list[AutomationConditionSe
     ]
     sensors += [
         _automation_sensor(
-            automation_sensor_name(spec.name),
-            AssetSelection.groups(spec.name),
-            run_tags(spec),
-            f"Evaluates {spec.name}'s retrain, monitoring and promotion conditions; its runs are tagged "
-            + ", ".join(f"{k}={v}" for k, v in run_tags(spec).items()),
+            automation_sensor_name(model),
+            AssetSelection.groups(model),
+            tags,
+            f"Evaluates {model}'s retrain, monitoring and promotion conditions; its runs are tagged "
+            + ", ".join(f"{k}={v}" for k, v in tags.items()),
         )
-        for spec in own
+        for model, tags in own.items()
     ]
     return sensors
 

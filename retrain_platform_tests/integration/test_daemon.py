@@ -285,6 +285,12 @@ def assert_no_tracebacks(daemon: DaemonProcess) -> None:
     assert not tracebacks, "the daemon logged an error:\n" + "\n".join(log[tracebacks[0] - 5 : tracebacks[0] + 40])
 
 
+def explain_failure(scenario: Scenario, instance: DagsterInstance) -> None:
+    """What a failed daemon scenario prints: its timings, every run with its status and errors, the daemon log."""
+    print(scenario.report(), "--- runs ---", describe_runs(instance), "--- daemon log (tail) ---", sep="\n")
+    print(scenario.daemon.tail())
+
+
 def meta(record, name: str):
     """A metadata value of a materialization or observation record."""
     entry = record.asset_materialization or record.asset_observation
@@ -461,9 +467,5 @@ def run_scenario(scenario: Scenario, spec, landing: Path, registry: ModelRegistr
         print(scenario.report())
         print(describe_runs(instance))
     except BaseException:
-        print(scenario.report())
-        print("--- runs ---")
-        print(describe_runs(instance))
-        print("--- daemon log (tail) ---")
-        print(daemon.tail())
+        explain_failure(scenario, instance)
         raise

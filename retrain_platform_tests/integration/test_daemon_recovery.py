@@ -30,6 +30,7 @@ from retrain_platform_tests.integration.test_daemon import (
     assert_no_tracebacks,
     daemon_setup,
     describe_runs,
+    explain_failure,
     land,
     meta,
 )
@@ -88,8 +89,7 @@ def test_a_drifted_day_landing_two_days_late_is_retrained_on(tmp_path):
             print(scenario.report())
             print(describe_runs(instance))
         except BaseException:
-            print(scenario.report(), "--- runs ---", describe_runs(instance), "--- daemon log ---", sep="\n")
-            print(scenario.daemon.tail())
+            explain_failure(scenario, instance)
             raise
         finally:
             scenario.daemon.stop()
@@ -145,8 +145,7 @@ def test_a_retrain_killed_with_its_daemon_is_failed_by_run_monitoring_and_retrie
             print(scenario.report())
             print(describe_runs(instance))
         except BaseException:
-            print(scenario.report(), "--- runs ---", describe_runs(instance), "--- daemon log ---", sep="\n")
-            print(scenario.daemon.tail())
+            explain_failure(scenario, instance)
             raise
         finally:
             first_daemon.stop()
