@@ -12,10 +12,12 @@ half done (a pending champion record, or a Dagster materialization that never fo
 re-running the asset, which automation does after a failure, is always safe.
 """
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -33,13 +35,19 @@ from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.gate import GateDecision, decide_challenger, decide_first_model
 from retrain_platform.promotion.metrics import METRICS, predict_for
-from retrain_platform.registry import DECIDED_AT_TAG, ChampionChanged, ModelRegistry, VersionInfo
+from retrain_platform.registry import (
+    DECIDED_AT_TAG,
+    FITTED_THROUGH_TAG,
+    WINDOW_END_TAG,
+    ChampionChanged,
+    ModelRegistry,
+    VersionInfo,
+)
 from retrain_platform.registry.reference import build_reference
 from retrain_platform.settings import service_retry_policy
 from retrain_platform.spec.estimator import model_input
 from retrain_platform.spec.model_spec import ModelSpec
-from retrain_platform.storage.lake import Lake
-from retrain_platform.training.assets import holdout_path
+from retrain_platform.storage.lake import PARTITION_COLUMN, Lake
 
 # How often a candidate is re-gated when other writers keep moving the champion under it.
 MAX_REGATES = 3
@@ -61,26 +69,60 @@ def _decision_metadata(decision: GateDecision, candidate: VersionInfo, champion:
     }
 
 
+def _unseen_by(champion: VersionInfo, holdout: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """Which holdout rows ``champion`` was not fit on, and the partition its training data ends with.
+
+    A champion refit on its whole window has seen the older holdout days of a candidate trained soon after it;
+    scored on them it would be judged in sample, and no honest candidate would beat it.
+    """
+    seen_through = champion.tags.get(FITTED_THROUGH_TAG) or champion.tags.get(WINDOW_END_TAG)
+    if not seen_through or PARTITION_COLUMN not in holdout:
+        return np.ones(len(holdout), dtype=bool), None
+    return (holdout[PARTITION_COLUMN].astype(str) > seen_through).to_numpy(), seen_through
+
+
 def evaluate_candidate(
     lake: Lake, registry: ModelRegistry, spec: ModelSpec, candidate: VersionInfo, champion: VersionInfo | None
 ) -> GateDecision:
-    """Score ``candidate`` and ``champion`` (None: there is none yet) on the candidate's holdout; apply the gate."""
+    """Score ``candidate`` and ``champion`` (None: there is none yet) on the candidate's holdout; apply the gate.
+
+    The candidate is scored by its validation fit's stored predictions (the registered model may be a refit that
+    has seen the holdout); the champion only on holdout rows newer than its own training data.
+    """
     metric = METRICS[spec.metric.name]
-    path = holdout_path(lake, spec.name, candidate.version)
+    path = lake.holdout_path(spec.name, candidate.version)
     if not path.exists():
         raise Failure(
             description=f"holdout of {spec.name} v{candidate.version} is missing at {path}; retrain",
             allow_retries=False,
         )
-    holdout = pd.read_parquet(path)
-    features, y_true = model_input(holdout, spec), holdout[spec.target.name].to_numpy()
-    candidate_pred = predict_for(metric, registry.load(candidate), features)
+    holdout, candidate_pred = lake.read_holdout(spec.name, candidate.version)
+    if candidate_pred is None:  # stored before predictions were kept, when the registered model was the fit scored
+        candidate_pred = predict_for(metric, registry.load(candidate), model_input(holdout, spec))
+    y_true = holdout[spec.target.name].to_numpy()
     if champion is None:
-        decision = decide_first_model(metric, metric.score(y_true, candidate_pred), spec.gate, len(holdout))
-    else:
-        champion_pred = predict_for(metric, registry.load(champion), features)
-        decision = decide_challenger(metric, y_true, candidate_pred, champion_pred, spec.gate)
-    return decision
+        return decide_first_model(metric, metric.score(y_true, candidate_pred), spec.gate, len(holdout))
+    unseen, seen_through = _unseen_by(champion, holdout)
+    if not unseen.any():
+        return GateDecision(
+            False,
+            f"every holdout row is from partitions champion v{champion.version} was trained on (through "
+            f"{seen_through}); nothing to compare them on yet, champion kept",
+            metric.score(y_true, candidate_pred),
+            None,
+            None,
+            None,
+            None,
+            spec.gate.confidence,
+            0,
+        )
+    rows = holdout[unseen]
+    champion_pred = predict_for(metric, registry.load(champion), model_input(rows, spec))
+    decision = decide_challenger(metric, y_true[unseen], candidate_pred[unseen], champion_pred, spec.gate)
+    if unseen.all():
+        return decision
+    note = f" (on the {int(unseen.sum())} holdout rows after {seen_through}, which v{champion.version} never saw)"
+    return dataclasses.replace(decision, reason=decision.reason + note)
 
 
 def _version(info: VersionInfo | None) -> str | None:

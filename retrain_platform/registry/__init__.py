@@ -4,6 +4,7 @@ from retrain_platform.registry.lock import PromotionBusy
 from retrain_platform.registry.mlflow_registry import (
     CHAMPION_ALIAS,
     DECIDED_AT_TAG,
+    FITTED_THROUGH_TAG,
     PARTITIONS_TAG,
     PENDING_TAG,
     PREVIOUS_TAG,
@@ -21,6 +22,7 @@ from retrain_platform.registry.mlflow_registry import (
 __all__ = [
     "CHAMPION_ALIAS",
     "DECIDED_AT_TAG",
+    "FITTED_THROUGH_TAG",
     "PARTITIONS_TAG",
     "PENDING_TAG",
     "PREVIOUS_TAG",

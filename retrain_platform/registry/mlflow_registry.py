@@ -42,6 +42,8 @@ CHAMPION_ALIAS = "champion"
 # Tags the platform writes on model versions; the registry's audit trail, readable from MLflow alone.
 PARTITIONS_TAG = "training.partitions"
 WINDOW_END_TAG = "training.window_end"
+# The newest partition whose rows the registered model was fit on: rows after it are out of sample for it.
+FITTED_THROUGH_TAG = "training.fitted_through"
 PROMOTED_AT_TAG = "champion.promoted_at"
 PREVIOUS_TAG = "champion.previous"
 REASON_TAG = "champion.reason"

@@ -137,6 +137,11 @@ class TrainingSpec(_Strict):
     ``min_partitions`` valid partitions holding at least ``min_rows`` rows exist. ``max_runtime_minutes`` bounds
     how long any run automation launches for the model may take before run monitoring fails it (and automation
     retries it); without it the instance-wide limit applies (six hours in the shipped ``dagster.yaml``).
+
+    ``refit_on_full_window`` (default on): the gate judges a fit on the older part of the window by its
+    predictions on the holdout; the version registered (and promoted, if the gate agrees) is then refit on the
+    whole window, holdout included, so the model in production has learned from its newest days. Off, the
+    registered model is the validation fit itself.
     """
 
     window_days: Annotated[int, Field(ge=1, le=3650)] = 28
@@ -145,6 +150,7 @@ class TrainingSpec(_Strict):
     min_rows: Annotated[int, Field(ge=10)] = 200
     random_state: int = 0
     max_runtime_minutes: Annotated[float, Field(gt=0)] | None = None
+    refit_on_full_window: bool = True
 
 
 class MetricSpec(_Strict):

@@ -10,6 +10,7 @@ about as plain paths than as IO-manager inputs. Layout under the root::
     lake/<model>/features/<YYYY-MM-DD>.parquet  typed, validated partitions (the footer records the raw file's hash)
     lake/<model>/quarantine/<YYYY-MM-DD>.json   why a partition was refused
     lake/<model>/reference/<version>/         the reference sketch of a model version
+    lake/<model>/candidates/<version>/holdout.parquet  a candidate's holdout rows and its predictions on them
     reports/<model>/drift/<YYYY-MM-DD>.html   evidently reports
 """
 
@@ -26,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -41,6 +43,10 @@ RAW_SHA256_KEY = b"retrain.raw_sha256"
 
 class UnsafeLanding(Exception):
     """A landing the lake refuses to copy: a symbolic link, or not a regular file."""
+
+
+# The column(s) of a stored holdout holding the candidate's own predictions (one per class for probabilities).
+HOLDOUT_PREDICTION = "_candidate_prediction"
 
 
 def _sha256_of(handle: BinaryIO) -> str:
@@ -155,6 +161,36 @@ class Lake(ConfigurableResource):
     def reference_dir(self, model: str, version: str) -> Path:
         """The reference sketch of one registered model version."""
         return self.model_dir(model) / "reference" / str(version)
+
+    def holdout_path(self, model: str, version: str) -> Path:
+        """Where a candidate's holdout rows (and its predictions on them) are kept for the gate."""
+        return self.model_dir(model) / "candidates" / str(version) / "holdout.parquet"
+
+    def write_holdout(self, model: str, version: str, frame: pd.DataFrame, predictions: np.ndarray) -> Path:
+        """Store a candidate's holdout rows with the predictions its validation fit made on them, atomically.
+
+        The predictions travel with the rows because the registered model may be a refit on the whole window
+        that has seen these rows: only the validation fit's predictions are an honest score of them.
+        """
+        values = np.asarray(predictions)
+        columns = (
+            {HOLDOUT_PREDICTION: values}
+            if values.ndim == 1
+            else {f"{HOLDOUT_PREDICTION}_{i}": values[:, i] for i in range(values.shape[1])}
+        )
+        table = pa.Table.from_pandas(frame.assign(**columns), preserve_index=False)
+        path = self.holdout_path(model, version)
+        _atomic_write(path, lambda tmp: _write_parquet(table, tmp))
+        return path
+
+    def read_holdout(self, model: str, version: str) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """A candidate's holdout rows and its validation predictions (None for holdouts stored before them)."""
+        frame = pd.read_parquet(self.holdout_path(model, version))
+        stored = [c for c in frame.columns if c == HOLDOUT_PREDICTION or c.startswith(HOLDOUT_PREDICTION + "_")]
+        if not stored:
+            return frame, None
+        predictions = frame[stored[0]].to_numpy() if stored == [HOLDOUT_PREDICTION] else frame[stored].to_numpy()
+        return frame.drop(columns=stored), predictions
 
     def report_path(self, model: str, partition: str) -> Path:
         """The evidently drift report of one partition."""

@@ -1,5 +1,9 @@
 """``candidate_model``: a challenger trained on the newest window of valid features and registered in MLflow.
 
+The candidate is validated on the newest ``holdout_fraction`` of its window by a fit on the rest; by default
+(``training.refit_on_full_window``) the model registered is then refit on the whole window, so the newest days,
+the most like tomorrow's, are never left out of the model that may be promoted.
+
 Only partitions whose features exist are read, and quarantined partitions never have features, so a candidate is
 never trained on quarantined data. Everything needed to reproduce or audit it goes to MLflow: parameters, holdout
 metric, the partitions and their content hashes, the code version, and the reason it was trained.
@@ -25,7 +29,7 @@ from retrain_platform.automation.reasons import active_triggers
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.metrics import METRICS, predict_for
-from retrain_platform.registry import PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
+from retrain_platform.registry import FITTED_THROUGH_TAG, PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.settings import service_retry_policy
 from retrain_platform.spec.estimator import build_estimator, model_input
 from retrain_platform.spec.model_spec import ModelSpec
@@ -38,11 +42,6 @@ HOLDOUT_ARTIFACT = "holdout"
 def spec_fingerprint(spec: ModelSpec) -> str:
     """A short hash of the spec, so a version records exactly which configuration trained it."""
     return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()[:12]
-
-
-def holdout_path(lake: Lake, model: str, version: str) -> Path:
-    """Where a candidate's holdout rows are kept for the gate."""
-    return lake.model_dir(model) / "candidates" / str(version) / "holdout.parquet"
 
 
 def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondition) -> AssetsDefinition:
@@ -83,10 +82,18 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         train, holdout = split_holdout(frame, spec.training)
         estimator = build_estimator(spec)
         estimator.fit(model_input(train, spec), train[spec.target.name])
+        # The gate judges this validation fit on rows it has not seen; its predictions are kept with the holdout.
+        holdout_pred = predict_for(metric, estimator, model_input(holdout, spec))
+        holdout_score = metric.score(holdout[spec.target.name].to_numpy(), holdout_pred)
+        if spec.training.refit_on_full_window:
+            # What is registered (and, if the gate agrees, served) also learns from the newest days, which are
+            # the most like tomorrow's; the validation fit only stood in for it at the gate.
+            estimator = build_estimator(spec)
+            estimator.fit(model_input(frame, spec), frame[spec.target.name])
+            fitted_through = partitions[-1]
+        else:
+            fitted_through = str(train[PARTITION_COLUMN].iloc[-1])
         failpoint("training.fitted")
-        holdout_score = metric.score(
-            holdout[spec.target.name].to_numpy(), predict_for(metric, estimator, model_input(holdout, spec))
-        )
         # The hash each partition's features were built from (recorded in their Parquet footer), not the raw copy's
         # now: if a re-landing's features failed to build, the raw copy is newer than what was trained on. Features
         # from before that record existed fall back to the raw copy.
@@ -96,6 +103,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
             PARTITIONS_TAG: json.dumps(partitions),
             "training.window_start": partitions[0],
             WINDOW_END_TAG: partitions[-1],
+            FITTED_THROUGH_TAG: fitted_through,
             "spec.fingerprint": spec_fingerprint(spec),
             "code.version": package_version("retrain_platform"),
             "dagster.run_id": context.run_id,
@@ -121,9 +129,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
                 artifacts={"training": files},
                 input_example=model_input(train.head(5), spec),
             )
-        path = holdout_path(lake, spec.name, info.version)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        holdout.drop(columns=[PARTITION_COLUMN]).to_parquet(path, index=False)
+        lake.write_holdout(spec.name, info.version, holdout, holdout_pred)
         context.log.info(f"registered {spec.name} v{info.version}: holdout {metric.name} {holdout_score:.4f}")
         return MaterializeResult(
             metadata={
@@ -134,6 +140,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
                 "partitions": len(partitions),
                 "train_rows": len(train),
                 "holdout_rows": len(holdout),
+                "refit_on_full_window": spec.training.refit_on_full_window,
                 f"holdout_{metric.name}": holdout_score,
                 "mlflow_run_id": info.run_id,
                 "model_uri": MetadataValue.text(info.uri),

@@ -126,16 +126,19 @@ def test_a_clearly_better_challenger_is_promoted(seeded):
 
 
 def test_a_candidate_no_better_than_the_champion_is_rejected(seeded):
-    platform = seeded()
-    assert platform.retrain().success  # same window, same data: the same model again
+    # same regime one day later: the champion is scored only on the new day, which it never saw
+    platform = seeded(training={"window_days": 4, "min_partitions": 1, "min_rows": 200, "holdout_fraction": 0.5})
+    platform.land_and_ingest(1, start=LAST_SEEDED_DAY + dt.timedelta(days=1))
+    assert platform.retrain().success
 
     assert platform.registry.champion(SEEDED_MODEL).version == "1"
     assert len(materializations(platform)) == 1  # only the first model's promotion
     [rejected] = observations(platform)
     assert rejected["decision"] == "rejected"
     assert (rejected["candidate_version"], rejected["champion_version"]) == ("2", "1")
-    assert rejected["gain"] == pytest.approx(0.0)
-    assert rejected["candidate_score"] == pytest.approx(rejected["champion_score"])
+    assert rejected["holdout_rows"] == 300  # the newest day only; the rest of the holdout is in v1's window
+    assert rejected["reason"].endswith(f"(on the 300 holdout rows after {LAST_SEEDED_DAY}, which v1 never saw)")
+    assert rejected["gain"] < 0.02
     tags = platform.registry.version(SEEDED_MODEL, "2").tags
     assert tags["gate.promote"] == "False"
     assert tags["gate.reason"] == rejected["reason"]
@@ -147,6 +150,33 @@ def test_a_candidate_no_better_than_the_champion_is_rejected(seeded):
     assert len(observations(platform)) == 1
     assert len(materializations(platform)) == 1
     assert platform.registry.version(SEEDED_MODEL, "2").tags == tags
+
+
+def test_a_champion_is_never_scored_on_rows_it_was_trained_on(seeded):
+    # same window, same data: every holdout row is in the (refit) champion's training data, so there is
+    # nothing honest to compare on, and the candidate is rejected without a comparison
+    platform = seeded()
+    assert platform.retrain().success
+    assert platform.registry.champion(SEEDED_MODEL).version == "1"
+    [rejected] = observations(platform)
+    assert rejected["decision"] == "rejected"
+    assert rejected["holdout_rows"] == 0
+    assert rejected["champion_score"] is None
+    assert rejected["reason"] == (
+        f"every holdout row is from partitions champion v1 was trained on (through {LAST_SEEDED_DAY}); "
+        "nothing to compare them on yet, champion kept"
+    )
+
+
+def test_without_refit_the_registered_model_is_the_one_the_gate_scored(seeded):
+    platform = seeded(training={"refit_on_full_window": False})
+    assert platform.retrain(asset_selection=[platform.keys.candidate_model]).success
+    info = platform.registry.version(SEEDED_MODEL, "2")
+    holdout, predictions = platform.lake.read_holdout(SEEDED_MODEL, "2")
+    model = platform.registry.load(info)
+    features = holdout[list(platform.spec.features)].astype({"has_mortgage": bool})
+    assert model.predict_proba(features)[:, 1] == pytest.approx(predictions)
+    assert platform.registry.client.get_run(info.run_id).data.metrics["train_rows"] == 720
 
 
 def test_rerunning_the_gate_after_a_promotion_does_nothing(seeded):

@@ -6,11 +6,12 @@ import datetime as dt
 import json
 from importlib.metadata import version as package_version
 
-import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
+from retrain_platform.registry import FITTED_THROUGH_TAG
 from retrain_platform.storage.lake import file_sha256
-from retrain_platform.training.assets import holdout_path, spec_fingerprint
+from retrain_platform.training.assets import spec_fingerprint
 from retrain_platform_tests.conftest import START, credit_frame, make_spec
 
 
@@ -79,10 +80,17 @@ def test_candidate_trains_on_valid_partitions_of_its_window_and_is_registered(pl
     assert meta["holdout_roc_auc"] == pytest.approx(metrics["holdout_roc_auc"])
 
     # the holdout the gate will use is the newest 30% of the window: rows of the last day only
-    holdout = pd.read_parquet(holdout_path(platform.lake, name, "1"))
+    holdout, predictions = platform.lake.read_holdout(name, "1")
     newest = platform.lake.read_features(name, [day(4).isoformat()])
     assert len(holdout) == 270
     assert holdout["income"].isin(newest["income"]).all()
+    assert set(holdout["_partition"]) == {day(4).isoformat()}
+    # kept with the rows: the validation fit's probabilities, which is what the holdout metric scored
+    assert predictions.shape == (270,)
+    assert metrics["holdout_roc_auc"] == pytest.approx(roc_auc_score(holdout["defaulted"], predictions))
+    # the registered model was refit on the whole window (the default), holdout included
+    assert info.tags[FITTED_THROUGH_TAG] == expected[-1]
+    assert meta["refit_on_full_window"] is True
 
     # and the registered model loads and predicts
     model = platform.registry.load(info)
