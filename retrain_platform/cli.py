@@ -76,6 +76,55 @@ def _demo(args) -> int:
     return 0
 
 
+def _schedules(text: str) -> list[int | None]:
+    """``never,30,7,1`` → ``[None, 30, 7, 1]``: the fixed schedules a backtest compares with."""
+    schedules = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        if item == "never":
+            schedules.append(None)
+        elif item.isdigit() and int(item) > 0:
+            schedules.append(int(item))
+        else:
+            raise argparse.ArgumentTypeError(f"{item!r} is not a schedule; use 'never' or a number of days, e.g. 7")
+    return schedules
+
+
+def _date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD") from None
+
+
+def _backtest(args) -> int:
+    from retrain_platform.backtest import BacktestInputError, format_table, run_backtest, write_json, write_plot
+    from retrain_platform.spec import SpecError, load_spec
+
+    started = time.perf_counter()
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as err:
+        print(err, file=sys.stderr)
+        return 1
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        result = run_backtest(spec, args.data, start=args.start, end=args.end, schedules=args.schedules, home=args.home)
+    except BacktestInputError as err:
+        print(f"backtest refused: {err}", file=sys.stderr)
+        return 1
+    print(format_table(result))
+    if args.json:
+        write_json(result, Path(args.json))
+        print(f"results written to {args.json}")
+    if args.plot:
+        write_plot(result, Path(args.plot))
+        print(f"plot written to {args.plot}")
+    print(f"backtest finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
 def _specs_by_name():
     from retrain_platform.spec import load_specs
 
@@ -151,6 +200,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the timeline as JSON")
     p.add_argument("--reset", action="store_true", help="delete a previous demo's home first")
     p.set_defaults(func=_demo)
+
+    p = commands.add_parser(
+        "backtest", help="replay a folder of daily files through the platform and compare with fixed schedules"
+    )
+    p.add_argument("spec", type=Path, help="the model spec (its landing section is ignored)")
+    p.add_argument("data", type=Path, help="a folder of daily files named YYYY-MM-DD.parquet (or .csv)")
+    p.add_argument("--start", type=_date, help="first day to replay (default: the first file)")
+    p.add_argument("--end", type=_date, help="last day to replay (default: the last file)")
+    p.add_argument("--json", metavar="PATH", help="write per-day results and the comparison as JSON")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG of the metric and the retrain days over time")
+    p.add_argument(
+        "--schedules",
+        type=_schedules,
+        default=[None, 30, 7, 1],
+        help="fixed schedules to compare with, in days (default: never,30,7,1)",
+    )
+    p.add_argument("--home", type=Path, help="keep the replay's state here (default: a temporary folder, deleted)")
+    p.set_defaults(func=_backtest)
 
     p = commands.add_parser("status", help="champion, metric, age, window, drift and last decision")
     p.add_argument("model", nargs="?")

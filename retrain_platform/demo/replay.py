@@ -107,11 +107,12 @@ def _record(row: DayRow, spec: ModelSpec, result) -> None:
 class Replay:
     """Drives the platform day by day on a persistent instance."""
 
-    def __init__(self, home: Path, instance: DagsterInstance, specs: list[ModelSpec]):
+    def __init__(self, home: Path, instance: DagsterInstance, specs: list[ModelSpec], resources: dict | None = None):
+        """Replay ``specs`` on ``instance``; ``resources`` defaults to the environment's under ``home``."""
         self.home = home
         self.instance = instance
         self.specs = {s.name: s for s in specs}
-        self.defs: Definitions = build_definitions(specs, home)
+        self.defs: Definitions = build_definitions(specs, home, resources)
         self.lake = Lake(root=str(home))
         self.sensor_cursors: dict[str, str | None] = defaultdict(lambda: None)
         self.automation_cursor = None

@@ -31,9 +31,10 @@ from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.metrics import METRICS, predict_for
 from retrain_platform.registry import FITTED_THROUGH_TAG, PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.settings import service_retry_policy
-from retrain_platform.spec.estimator import build_estimator, model_input
+from retrain_platform.spec.estimator import model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import PARTITION_COLUMN, Lake, file_sha256
+from retrain_platform.training.fit import fit_model
 from retrain_platform.training.window import split_holdout, window_partitions
 
 HOLDOUT_ARTIFACT = "holdout"
@@ -80,16 +81,14 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
                 allow_retries=False,
             )
         train, holdout = split_holdout(frame, spec.training)
-        estimator = build_estimator(spec)
-        estimator.fit(model_input(train, spec), train[spec.target.name])
+        estimator = fit_model(spec, train)
         # The gate judges this validation fit on rows it has not seen; its predictions are kept with the holdout.
         holdout_pred = predict_for(metric, estimator, model_input(holdout, spec))
         holdout_score = metric.score(holdout[spec.target.name].to_numpy(), holdout_pred)
         if spec.training.refit_on_full_window:
             # What is registered (and, if the gate agrees, served) also learns from the newest days, which are
             # the most like tomorrow's; the validation fit only stood in for it at the gate.
-            estimator = build_estimator(spec)
-            estimator.fit(model_input(frame, spec), frame[spec.target.name])
+            estimator = fit_model(spec, frame)
             fitted_through = partitions[-1]
         else:
             fitted_through = str(train[PARTITION_COLUMN].iloc[-1])
