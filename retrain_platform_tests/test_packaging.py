@@ -20,6 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_ONLY_EXTRAS = {"dev", "backtest"}
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
@@ -97,9 +98,10 @@ def test_image_installs_the_package_with_the_makefiles_constraints():
     assert make_constraint == "constraints.txt"
     assert docker_constraint == make_constraint
     assert docker_target == "."
-    # the image gets the runtime extras the Makefile installs; the dev tools (tests, linters) stay out of it
-    assert docker_extras == make_extras - {"dev"}
-    assert set(PYPROJECT["project"]["optional-dependencies"]) - {"dev"} <= docker_extras
+    # the image gets the runtime extras the Makefile installs; the test-only ones (tests, linters, the backtest's
+    # bundled datasets) stay out of it
+    assert docker_extras == make_extras - TEST_ONLY_EXTRAS
+    assert set(PYPROJECT["project"]["optional-dependencies"]) - TEST_ONLY_EXTRAS <= docker_extras
 
     # the constraints file is in the image before the install that reads it
     text = (REPO / "Dockerfile").read_text()
@@ -113,11 +115,11 @@ def test_image_installs_the_package_with_the_makefiles_constraints():
 # --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("group", ["runtime", "dev"])
+@pytest.mark.parametrize("group", ["runtime", *sorted(TEST_ONLY_EXTRAS)])
 def test_every_dependency_is_pinned_within_its_supported_range(group):
     pins = constraints()
     project = PYPROJECT["project"]
-    declared = project["dependencies"] if group == "runtime" else project["optional-dependencies"]["dev"]
+    declared = project["dependencies"] if group == "runtime" else project["optional-dependencies"][group]
     problems = []
     for entry in declared:
         requirement = Requirement(entry)
