@@ -32,7 +32,7 @@ from dagster import (
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.gate import GateDecision, decide_challenger, decide_first_model
-from retrain_platform.promotion.metrics import METRICS, predict_for
+from retrain_platform.promotion.metrics import metric_for, predict_for
 from retrain_platform.registry import DECIDED_AT_TAG, ChampionChanged, ModelRegistry, VersionInfo
 from retrain_platform.registry.reference import build_reference
 from retrain_platform.settings import service_retry_policy
@@ -65,7 +65,6 @@ def evaluate_candidate(
     lake: Lake, registry: ModelRegistry, spec: ModelSpec, candidate: VersionInfo, champion: VersionInfo | None
 ) -> GateDecision:
     """Score ``candidate`` and ``champion`` (None: there is none yet) on the candidate's holdout; apply the gate."""
-    metric = METRICS[spec.metric.name]
     path = holdout_path(lake, spec.name, candidate.version)
     if not path.exists():
         raise Failure(
@@ -74,11 +73,18 @@ def evaluate_candidate(
         )
     holdout = pd.read_parquet(path)
     features, y_true = model_input(holdout, spec), holdout[spec.target.name].to_numpy()
-    candidate_pred = predict_for(metric, registry.load(candidate), features)
+    models = [registry.load(candidate)] + ([] if champion is None else [registry.load(champion)])
+    # One metric, with one label order, for both models: their probability columns line up even when a class
+    # was missing from one of their training windows.
+    try:
+        metric = metric_for(spec, *models, y=y_true)
+    except ValueError as err:
+        raise Failure(description=str(err), allow_retries=False) from None
+    candidate_pred = predict_for(metric, models[0], features)
     if champion is None:
         decision = decide_first_model(metric, metric.score(y_true, candidate_pred), spec.gate, len(holdout))
     else:
-        champion_pred = predict_for(metric, registry.load(champion), features)
+        champion_pred = predict_for(metric, models[1], features)
         decision = decide_challenger(metric, y_true, candidate_pred, champion_pred, spec.gate)
     return decision
 

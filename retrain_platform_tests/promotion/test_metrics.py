@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 
 from retrain_platform.promotion.metrics import METRICS, predict_for
 
-HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "f1", "roc_auc", "r2"}
+HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc", "r2"}
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae", "mape"}
 
 
@@ -25,6 +25,8 @@ def test_registry_contents() -> None:
         "accuracy",
         "balanced_accuracy",
         "f1",
+        "precision",
+        "recall",
         "roc_auc",
         "log_loss",
     }
