@@ -24,7 +24,7 @@ from dagster import (
 from retrain_platform.automation.reasons import active_triggers
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
-from retrain_platform.promotion.metrics import METRICS, predict_for
+from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
 from retrain_platform.registry import PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.settings import service_retry_policy
 from retrain_platform.spec.estimator import build_estimator, model_input
@@ -66,11 +66,14 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         if "dagster/parent_run_id" in context.run.tags:
             reasons = [f"retry of run {context.run.tags['dagster/parent_run_id']}", *reasons]
         partitions = window_partitions(lake.feature_partitions(spec.name), spec.training.window_days)
-        if len(partitions) < spec.training.min_partitions:
+        # The first model waits for a full enough window; a retrain (after drift, say) must not be held back by a
+        # quarantined day or two, so it has its own, lower minimum.
+        field, needed = spec.training.partitions_needed(registry.champion(spec.name) is not None)
+        if len(partitions) < needed:
             raise Failure(
                 description=f"only {len(partitions)} valid partition(s) in the last {spec.training.window_days} "
-                f"days; training.min_partitions is {spec.training.min_partitions}. Land (or fix quarantined) "
-                "partitions, or lower training.min_partitions.",
+                f"days; training.{field} is {needed}. Land (or fix quarantined) partitions, or lower "
+                f"training.{field}.",
                 allow_retries=False,
             )
         frame = lake.read_features(spec.name, partitions)
@@ -84,9 +87,12 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         estimator = build_estimator(spec)
         estimator.fit(model_input(train, spec), train[spec.target.name])
         failpoint("training.fitted")
-        holdout_score = metric.score(
-            holdout[spec.target.name].to_numpy(), predict_for(metric, estimator, model_input(holdout, spec))
-        )
+        y_holdout = holdout[spec.target.name].to_numpy()
+        try:
+            scorer = metric_for(spec, estimator, y=y_holdout)
+        except ValueError as err:  # e.g. average: binary on a target that turned out to have three classes
+            raise Failure(description=str(err), allow_retries=False) from None
+        holdout_score = scorer.score(y_holdout, predict_for(scorer, estimator, model_input(holdout, spec)))
         # The hash each partition's features were built from (recorded in their Parquet footer), not the raw copy's
         # now: if a re-landing's features failed to build, the raw copy is newer than what was trained on. Features
         # from before that record existed fall back to the raw copy.
