@@ -13,12 +13,20 @@ from retrain_platform.settings import ensure_dagster_home, retrain_home, spec_pa
 
 
 def _validate_spec(args) -> int:
+    """Load each spec and (unless ``--no-fit``) fit its estimator on synthetic rows, reporting every problem."""
     from retrain_platform.spec import SpecError, load_spec
+    from retrain_platform.spec.estimator import EstimatorError, smoke_fit
 
     failed = 0
     for path in args.paths:
         try:
             spec = load_spec(path)
+            if args.fit:
+                # Only here, not when definitions load: a fit per spec is too slow for start-up with many specs.
+                try:
+                    smoke_fit(spec)
+                except EstimatorError as err:
+                    raise SpecError(Path(path), [str(err)]) from None
         except SpecError as err:
             print(err, file=sys.stderr)
             failed += 1
@@ -192,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("validate-spec", help="check model spec files")
     p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument(
+        "--no-fit",
+        dest="fit",
+        action="store_false",
+        help="skip fitting each estimator on synthetic rows shaped like its spec",
+    )
     p.set_defaults(func=_validate_spec)
 
     p = commands.add_parser("demo", help="replay both example models through the real automation")

@@ -53,6 +53,11 @@ class ModelKeys:
         return AssetCheckKey(self.features, "schema")
 
     @property
+    def data_quality_check(self) -> AssetCheckKey:
+        """Fails (warning) when a kept partition had problems its spec tolerates (mapped categories, nulls)."""
+        return AssetCheckKey(self.features, "data_quality")
+
+    @property
     def volume_check(self) -> AssetCheckKey:
         """Fails (warning) when enough new valid rows have landed to (re)train."""
         return AssetCheckKey(self.features, "training_volume")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from retrain_platform.backtest.result import BacktestDay, PolicyResult
-from retrain_platform.promotion.metrics import METRICS, predict_for
+from retrain_platform.promotion.metrics import metric_for, predict_for
 from retrain_platform.spec.estimator import model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
@@ -50,9 +50,10 @@ class FeatureCache:
 
 def score_day(spec: ModelSpec, model, frame: pd.DataFrame) -> float | None:
     """``model``'s primary metric on one day's rows; None where it is undefined (e.g. one class only)."""
-    metric = METRICS[spec.metric.name]
+    y_true = frame[spec.target.name].to_numpy()
     try:
-        value = metric.score(frame[spec.target.name].to_numpy(), predict_for(metric, model, model_input(frame, spec)))
+        metric = metric_for(spec, model, y=y_true)
+        value = metric.score(y_true, predict_for(metric, model, model_input(frame, spec)))
     except ValueError:
         return None
     return value if np.isfinite(value) else None

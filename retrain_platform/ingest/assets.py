@@ -36,12 +36,36 @@ GUIDANCE = (
 )
 
 
-def _problems_table(result: ValidationResult) -> MetadataValue:
+def _problems_table(result: ValidationResult, warnings: bool = False) -> MetadataValue:
     rows = ["| column | check | rows | examples |", "|---|---|---|---|"]
     rows += [
-        f"| {p['column']} | {p['check']} | {p['rows']} | {', '.join(p['examples'])[:200]} |" for p in result.problems
+        f"| {p['column']} | {p['check']} | {p['rows']} | {', '.join(p['examples'])[:200]} |"
+        for p in (result.warnings if warnings else result.problems)
     ]
     return MetadataValue.md("\n".join(rows))
+
+
+def _data_quality_check(keys: ModelKeys, result: ValidationResult) -> AssetCheckResult:
+    """What a kept partition's spec tolerated, as a non-blocking warning: the partition is used all the same."""
+    warnings = result.warnings
+    return AssetCheckResult(
+        check_name=keys.data_quality_check.name,
+        passed=not warnings,
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            "kept with tolerated problems: "
+            + "; ".join(f"{w['column']}: {w['check']} ({w['rows']} rows)" for w in warnings)
+            if warnings
+            else "no tolerated problems"
+        ),
+        metadata={
+            "warnings": _problems_table(result, warnings=True),
+            # per column: how many rows each tolerated problem touched, for charts and alerts
+            "rows_by_column": {f"{w['column']}: {w['check']}": w["rows"] for w in warnings},
+        }
+        if warnings
+        else {},
+    )
 
 
 def _read_and_validate(lake: Lake, spec: ModelSpec, partition: str) -> tuple[ValidationResult, str | None]:
@@ -137,6 +161,13 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
             blocking=True,
         ),
         daily_check(
+            keys.data_quality_check,
+            partitions_def,
+            "Warns (without blocking) when a partition was kept with problems its spec tolerates: values outside "
+            "a column's categories mapped to null (on_unknown_category: map_to_unknown), or more nulls than "
+            "max_null_fraction (on_excess_nulls: warn).",
+        ),
+        daily_check(
             keys.volume_check,
             partitions_def,
             "Warns when enough new valid rows have landed to train (first model) or retrain.",
@@ -173,6 +204,12 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
                 passed=True,
                 metadata={"rows": len(frame)},
             )
+            quality = _data_quality_check(keys, result)
+            if result.warnings:
+                metadata["data_quality_warnings"] = len(result.warnings)
+                context.log.warning(
+                    f"{raw_path}: partition {partition} kept with tolerated problems\n{result.describe(warnings=True)}"
+                )
         else:
             record = {
                 "model": spec.name,
@@ -186,6 +223,13 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
             path = lake.quarantine(spec.name, partition, record)
             context.log.error(f"{raw_path}: partition {partition} quarantined\n{result.describe()}\n{GUIDANCE}")
             metadata = {"quarantined": True, "quarantine_record": MetadataValue.path(str(path))}
+            # Nothing was kept, so nothing was tolerated: the schema check tells what went wrong.
+            quality = AssetCheckResult(
+                check_name=keys.data_quality_check.name,
+                passed=True,
+                severity=AssetCheckSeverity.WARN,
+                description="partition quarantined (see the schema check); no data kept",
+            )
             schema = AssetCheckResult(
                 check_name=keys.schema_check.name,
                 passed=False,
@@ -198,6 +242,8 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
                     "what_to_do": GUIDANCE,
                 },
             )
-        return MaterializeResult(metadata=metadata, check_results=[schema, _volume_check(context, lake, spec, keys)])
+        return MaterializeResult(
+            metadata=metadata, check_results=[schema, quality, _volume_check(context, lake, spec, keys)]
+        )
 
     return [raw_batch, features]

@@ -25,7 +25,7 @@ from dagster import (
 from retrain_platform.check_specs import daily_check
 from retrain_platform.drift import ColumnOverride, detect_drift
 from retrain_platform.keys import ModelKeys
-from retrain_platform.promotion.metrics import METRICS, predict_for
+from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
 from retrain_platform.registry import WINDOW_END_TAG, ModelRegistry
 from retrain_platform.registry.reference import load_reference
 from retrain_platform.settings import service_retry_policy
@@ -172,7 +172,8 @@ def build_monitoring_assets(
         model = registry.load(champion)
         y_true = frame[spec.target.name].to_numpy()
         try:
-            value = metric.score(y_true, predict_for(metric, model, model_input(frame, spec)))
+            scorer = metric_for(spec, model, y=y_true)  # the champion's classes and this day's, in one order
+            value = scorer.score(y_true, predict_for(scorer, model, model_input(frame, spec)))
         except ValueError as err:  # e.g. roc_auc on a single-class partition: undefined, not a failure
             context.log.warning(f"{metric.name} undefined on partition {partition}: {err}")
             value = float("nan")

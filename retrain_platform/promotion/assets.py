@@ -34,7 +34,7 @@ from dagster import (
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.gate import GateDecision, decide_challenger, decide_first_model
-from retrain_platform.promotion.metrics import METRICS, predict_for
+from retrain_platform.promotion.metrics import Metric, metric_for, predict_for, sort_labels
 from retrain_platform.registry import (
     DECIDED_AT_TAG,
     FITTED_THROUGH_TAG,
@@ -81,6 +81,25 @@ def _unseen_by(champion: VersionInfo, holdout: pd.DataFrame) -> tuple[np.ndarray
     return (holdout[PARTITION_COLUMN].astype(str) > seen_through).to_numpy(), seen_through
 
 
+def _realigned(stored: np.ndarray, metric: Metric, candidate_model) -> np.ndarray:
+    """Stored validation probabilities laid out in ``metric``'s label order.
+
+    Training laid them out by the classes of its window, which are the registered refit's ``classes_``; a
+    champion that knows a class the window lacked widens the gate's label set, and that class gets probability 0.
+    """
+    if not metric.uses_proba or metric.labels is None:
+        return stored
+    trained = sort_labels(candidate_model.classes_)
+    if trained == tuple(metric.labels):
+        return stored
+    columns = np.column_stack([1 - stored, stored]) if stored.ndim == 1 else stored
+    aligned = np.zeros((len(columns), len(metric.labels)))
+    for j, label in enumerate(metric.labels):
+        if label in trained:
+            aligned[:, j] = columns[:, trained.index(label)]
+    return aligned[:, 1] if len(metric.labels) == 2 else aligned
+
+
 def evaluate_candidate(
     lake: Lake, registry: ModelRegistry, spec: ModelSpec, candidate: VersionInfo, champion: VersionInfo | None
 ) -> GateDecision:
@@ -89,17 +108,26 @@ def evaluate_candidate(
     The candidate is scored by its validation fit's stored predictions (the registered model may be a refit that
     has seen the holdout); the champion only on holdout rows newer than its own training data.
     """
-    metric = METRICS[spec.metric.name]
     path = lake.holdout_path(spec.name, candidate.version)
     if not path.exists():
         raise Failure(
             description=f"holdout of {spec.name} v{candidate.version} is missing at {path}; retrain",
             allow_retries=False,
         )
-    holdout, candidate_pred = lake.read_holdout(spec.name, candidate.version)
-    if candidate_pred is None:  # stored before predictions were kept, when the registered model was the fit scored
-        candidate_pred = predict_for(metric, registry.load(candidate), model_input(holdout, spec))
+    holdout, stored = lake.read_holdout(spec.name, candidate.version)
     y_true = holdout[spec.target.name].to_numpy()
+    candidate_model = registry.load(candidate)
+    champion_model = None if champion is None else registry.load(champion)
+    # One metric, with one label order, for both models: their probability columns line up even when a class
+    # was missing from one of their training windows.
+    try:
+        metric = metric_for(spec, *[m for m in (candidate_model, champion_model) if m is not None], y=y_true)
+    except ValueError as err:
+        raise Failure(description=str(err), allow_retries=False) from None
+    if stored is None:  # stored before predictions were kept, when the registered model was the fit scored
+        candidate_pred = predict_for(metric, candidate_model, model_input(holdout, spec))
+    else:
+        candidate_pred = _realigned(stored, metric, candidate_model)
     if champion is None:
         return decide_first_model(metric, metric.score(y_true, candidate_pred), spec.gate, len(holdout))
     unseen, seen_through = _unseen_by(champion, holdout)
@@ -117,7 +145,7 @@ def evaluate_candidate(
             0,
         )
     rows = holdout[unseen]
-    champion_pred = predict_for(metric, registry.load(champion), model_input(rows, spec))
+    champion_pred = predict_for(metric, champion_model, model_input(rows, spec))
     decision = decide_challenger(metric, y_true[unseen], candidate_pred[unseen], champion_pred, spec.gate)
     if unseen.all():
         return decision

@@ -66,17 +66,20 @@ def decide_challenger(
     champion_score = metric.score(y_true, champion_pred)
     gain = metric.gain(candidate_score, champion_score)
 
-    def paired_gain(y, cand, champ):
-        return metric.gain(metric.score(y, cand), metric.score(y, champ))
+    # Rows are resampled by index, so a prediction may be 2-D (one probability column per class, multiclass
+    # roc_auc or log_loss): scipy's own pairing resamples along the *last* axis, which would resample classes.
+    cand_all, champ_all = np.asarray(candidate_pred), np.asarray(champion_pred)
+
+    def paired_gain(rows):
+        return metric.gain(metric.score(y_true[rows], cand_all[rows]), metric.score(y_true[rows], champ_all[rows]))
 
     try:
         # The metric is re-scored on every resample with arguments already validated once above; scikit-learn's
         # per-call parameter validation would otherwise be about half of the gate's time.
         with sklearn.config_context(skip_parameter_validation=True):
             result = stats.bootstrap(
-                (y_true, np.asarray(candidate_pred), np.asarray(champion_pred)),
+                (np.arange(len(y_true)),),
                 paired_gain,
-                paired=True,
                 vectorized=False,
                 n_resamples=gate.bootstrap_samples,
                 confidence_level=gate.confidence,

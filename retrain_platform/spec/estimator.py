@@ -75,16 +75,53 @@ def _auto_preprocessor(spec: ModelSpec) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop")
 
 
+# Column types a numeric-only estimator cannot take as they are: they need an encoder or native categorical support.
+ENCODED_TYPES = frozenset({"category", "string"})
+
+
+def encoded_columns(spec: ModelSpec) -> list[str]:
+    """The features whose values are labels, not numbers (``category`` and ``string`` columns)."""
+    return [name for name, column in spec.features.items() if column.type in ENCODED_TYPES]
+
+
+def native_categorical(estimator: BaseEstimator) -> bool:
+    """Whether ``estimator`` takes pandas ``category`` columns itself.
+
+    scikit-learn's ``input_tags.categorical`` tag says so for estimators that declare it, but in 1.9
+    ``HistGradientBoosting*`` does not set it: their ``categorical_features="from_dtype"`` (the default) is what
+    makes them read a ``category`` column's codes as categories, so that parameter counts too.
+    """
+    try:
+        from sklearn.utils import get_tags
+
+        if get_tags(estimator).input_tags.categorical:
+            return True
+    except Exception:  # a third-party estimator without scikit-learn tags: judge by its parameters alone
+        pass
+    return estimator.get_params(deep=False).get("categorical_features") == "from_dtype"
+
+
 def model_input(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """The features of a validated frame as every model receives them, in training, monitoring and the gate.
 
     Validation types columns with pandas' nullable dtypes (``boolean``, ``Int64``, ``string``), whose missing
     value ``pd.NA`` scikit-learn's imputers reject; here they become plain NumPy dtypes with ``np.nan``. Done on
     the data rather than inside the pipeline so the saved model holds only scikit-learn types (skops-safe).
+
+    With ``preprocessing: none`` (accepted only for an estimator with native categorical support, see
+    :func:`build_estimator`) ``category`` and ``string`` columns become pandas ``category`` columns, with the
+    spec's ``categories`` when listed so every partition encodes a value the same way.
     """
     features = frame[list(spec.features)]
     converted = {}
+    if spec.model.preprocessing == "none":
+        for name in encoded_columns(spec):
+            categories = spec.features[name].categories
+            values = features[name].astype(object).where(features[name].notna(), np.nan)
+            converted[name] = pd.Series(pd.Categorical(values, categories=categories), index=features.index, name=name)
     for name, column in features.items():
+        if name in converted:
+            continue
         if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and not isinstance(
             column.dtype, pd.CategoricalDtype
         ):
@@ -93,6 +130,21 @@ def model_input(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
             else:
                 converted[name] = column.astype(object).where(column.notna(), np.nan)
     return features.assign(**converted) if converted else features
+
+
+def _refuse_raw_labels(spec: ModelSpec, estimator: BaseEstimator) -> None:
+    """``preprocessing: none`` hands label columns to the estimator as they are: only native support copes."""
+    labels = encoded_columns(spec)
+    if not labels or native_categorical(estimator):
+        return
+    raise EstimatorError(
+        f"model.preprocessing: none hands the label columns {labels} (type category/string) to "
+        f"{spec.model.estimator.class_} as they are, and it only accepts numbers (the first fit would fail with "
+        '"could not convert string to float"). Use preprocessing: auto (one-hot encodes them), list an encoder '
+        "step (e.g. sklearn.preprocessing.OneHotEncoder inside a sklearn.compose.ColumnTransformer), or an "
+        "estimator with native categorical support such as sklearn.ensemble.HistGradientBoostingClassifier "
+        "(categorical_features: from_dtype, its default)"
+    )
 
 
 def build_estimator(spec: ModelSpec) -> Pipeline | BaseEstimator:
@@ -106,9 +158,69 @@ def build_estimator(spec: ModelSpec) -> Pipeline | BaseEstimator:
         estimator.set_params(random_state=spec.training.random_state)
     preprocessing = spec.model.preprocessing
     if preprocessing == "none":
+        _refuse_raw_labels(spec, estimator)
         return estimator
     if preprocessing == "auto":
         steps = [("preprocess", _auto_preprocessor(spec))]
     else:
         steps = [(f"step_{i}", _instantiate(step, f"model.preprocessing[{i}]")) for i, step in enumerate(preprocessing)]
     return Pipeline([*steps, ("estimator", estimator)])
+
+
+SMOKE_ROWS = 60
+
+
+def synthetic_frame(spec: ModelSpec, rows: int = SMOKE_ROWS, seed: int = 0) -> pd.DataFrame:
+    """``rows`` valid rows shaped like the spec's schema (features and target), typed as validation types them.
+
+    Values respect each column's bounds and categories; columns that tolerate nulls get a few, so a pipeline that
+    cannot take missing values is found too. The target cycles through its classes (or two made-up ones), so a
+    classifier always sees at least two.
+    """
+    from retrain_platform.spec.schema import build_schema
+
+    rows = max(rows, spec.partitions.min_rows)
+    rng = np.random.default_rng(seed)
+    data = {}
+    for name, column in spec.columns.items():
+        if column.categories is not None:
+            values = pd.Series([column.categories[i % len(column.categories)] for i in range(rows)])
+        elif column.type in ("float", "int"):
+            low = column.min if column.min is not None else (column.max - 10 if column.max is not None else 0.0)
+            high = column.max if column.max is not None else low + 10
+            values = pd.Series(rng.uniform(low, high, rows))
+            if column.type == "int":
+                values = values.round().clip(np.ceil(low), np.floor(high)).astype("int64")
+        elif column.type == "bool":
+            values = pd.Series(np.arange(rows) % 2 == 0)
+        elif name == spec.target.name:
+            values = pd.Series(["class_a", "class_b"] * (rows // 2) + ["class_a"] * (rows % 2))
+        else:
+            values = pd.Series([f"value_{i % 3}" for i in range(rows)])
+        if column.max_null_fraction > 0 and name != spec.target.name:
+            nulls = max(1, int(rows * min(column.max_null_fraction, 0.1)))
+            values = values.astype(object)
+            values.iloc[rng.choice(rows, nulls, replace=False)] = None
+        data[name] = values.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    return build_schema(spec).validate(pd.DataFrame(data))[list(spec.columns)]
+
+
+def smoke_fit(spec: ModelSpec) -> None:
+    """Fit the spec's estimator on :func:`synthetic_frame` rows; raise :class:`EstimatorError` if it cannot.
+
+    What an explicit list of preprocessing steps accepts (which columns, which types, missing values) is only
+    known by fitting it; this finds a pipeline that would fail at the first training while the user is still
+    writing the spec. Used by ``retrain validate-spec``, not when definitions load (it costs a fit per spec).
+    """
+    estimator = build_estimator(spec)
+    frame = synthetic_frame(spec)
+    try:
+        estimator.fit(model_input(frame, spec), frame[spec.target.name])
+        estimator.predict(model_input(frame.head(5), spec))
+    except Exception as err:  # whatever the pipeline raises, the user gets it with the spec's context
+        message = f"{type(err).__name__}: {err}".strip()[:500]
+        raise EstimatorError(
+            f"model: the estimator could not be fitted on {SMOKE_ROWS} synthetic rows shaped like this spec's "
+            f"columns ({message}). Check that the preprocessing steps turn every feature into numbers (or use "
+            "preprocessing: auto); skip this check with validate-spec --no-fit if it is only the synthetic data"
+        ) from None

@@ -24,6 +24,8 @@ from pydantic import (
 
 ColumnType = Literal["float", "int", "bool", "category", "string"]
 NUMERIC_TYPES = frozenset({"float", "int"})
+UnknownCategoryPolicy = Literal["quarantine", "map_to_unknown"]
+ExcessNullsPolicy = Literal["quarantine", "warn"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -36,7 +38,10 @@ class ColumnSpec(_Strict):
     """One input column: its type and what values are acceptable.
 
     ``max_null_fraction`` is the null tolerance: the share of a partition's rows that may be null before the
-    partition is quarantined (0 means the column must always be present).
+    partition is quarantined (0 means the column must always be present). ``on_excess_nulls: warn`` keeps such a
+    partition and reports it instead; ``on_unknown_category: map_to_unknown`` turns a value outside
+    ``categories`` into a null (reported) instead of quarantining the partition. Both default to the model-wide
+    ``validation`` section (whose own defaults are the strict ``quarantine``).
     """
 
     type: ColumnType
@@ -44,6 +49,8 @@ class ColumnSpec(_Strict):
     max: float | None = None
     categories: list[Any] | None = None
     max_null_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    on_unknown_category: UnknownCategoryPolicy | None = None
+    on_excess_nulls: ExcessNullsPolicy | None = None
     description: str | None = None
 
     @model_validator(mode="after")
@@ -54,6 +61,10 @@ class ColumnSpec(_Strict):
             raise ValueError(f"min ({self.min}) is greater than max ({self.max}); swap them")
         if self.categories is not None and len(self.categories) == 0:
             raise ValueError("categories is empty; list the allowed values or remove the field")
+        if self.on_unknown_category is not None and self.categories is None:
+            raise ValueError(
+                "on_unknown_category only applies to a column with categories; list them or remove the field"
+            )
         return self
 
     @property
@@ -73,6 +84,31 @@ class TargetSpec(ColumnSpec):
         if value != 0.0:
             raise ValueError("the target may not be null; remove max_null_fraction from target")
         return value
+
+    @field_validator("on_unknown_category", "on_excess_nulls")
+    @classmethod
+    def _always_strict(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A row whose label is unknown or missing cannot be trained or scored on: the target is always strict.
+        if value not in (None, "quarantine"):
+            raise ValueError(f"the target is always validated strictly; remove {info.field_name} from target")
+        return value
+
+
+class ValidationSpec(_Strict):
+    """Model-wide defaults for what a data problem does to a partition, overridable per column.
+
+    ``quarantine`` (the default for both) withholds the partition's features; the lenient choices keep the
+    partition and report the problem in the non-blocking ``data_quality`` check on ``features``:
+
+    - ``on_unknown_category: map_to_unknown``: a value outside a column's ``categories`` becomes null, which
+      ``preprocessing: auto`` imputes like any missing value.
+    - ``on_excess_nulls: warn``: a column whose null share exceeds ``max_null_fraction`` is kept as it is.
+
+    The target is never lenient: these defaults apply to features only.
+    """
+
+    on_unknown_category: UnknownCategoryPolicy = "quarantine"
+    on_excess_nulls: ExcessNullsPolicy = "quarantine"
 
 
 class LandingSpec(_Strict):
@@ -134,7 +170,9 @@ class TrainingSpec(_Strict):
 
     The holdout is the most recent ``holdout_fraction`` of the window's rows (by partition date), so the gate
     measures what matters after drift: performance on the newest data. The first model is trained once
-    ``min_partitions`` valid partitions holding at least ``min_rows`` rows exist. ``max_runtime_minutes`` bounds
+    ``min_partitions`` valid partitions holding at least ``min_rows`` rows exist; once a champion exists a retrain
+    needs only ``retrain_min_partitions`` (default 1), so a quarantined day or two in the window never blocks
+    retraining after drift. ``max_runtime_minutes`` bounds
     how long any run automation launches for the model may take before run monitoring fails it (and automation
     retries it); without it the instance-wide limit applies (six hours in the shipped ``dagster.yaml``).
 
@@ -146,17 +184,40 @@ class TrainingSpec(_Strict):
 
     window_days: Annotated[int, Field(ge=1, le=3650)] = 28
     min_partitions: Annotated[int, Field(ge=1)] = 1
+    retrain_min_partitions: Annotated[int, Field(ge=1)] = 1
     holdout_fraction: Annotated[float, Field(gt=0.0, lt=0.9)] = 0.2
     min_rows: Annotated[int, Field(ge=10)] = 200
     random_state: int = 0
     max_runtime_minutes: Annotated[float, Field(gt=0)] | None = None
     refit_on_full_window: bool = True
 
+    @model_validator(mode="after")
+    def _reachable(self) -> TrainingSpec:
+        # A window of N days holds at most N daily partitions: a larger minimum could never be met.
+        for name in ("min_partitions", "retrain_min_partitions"):
+            if getattr(self, name) > self.window_days:
+                raise ValueError(
+                    f"{name} ({getattr(self, name)}) is more than window_days ({self.window_days}): a window holds "
+                    f"at most one partition per day, so training would never start; lower {name} or raise window_days"
+                )
+        return self
+
+    def partitions_needed(self, has_champion: bool) -> tuple[str, int]:
+        """The field that sets how many valid partitions a training needs, and its value."""
+        name = "retrain_min_partitions" if has_champion else "min_partitions"
+        return name, getattr(self, name)
+
 
 class MetricSpec(_Strict):
-    """The primary metric: it ranks candidates, gates promotion and defines the performance floor."""
+    """The primary metric: it ranks candidates, gates promotion and defines the performance floor.
+
+    ``average`` applies to f1, precision, recall and roc_auc: ``binary`` (two classes, the greater label is the
+    positive class), ``macro``, ``weighted`` or ``micro`` (not roc_auc, which is one-vs-rest for more than two
+    classes). Left out it is ``binary`` for a two-class target and ``macro`` otherwise.
+    """
 
     name: str
+    average: Literal["binary", "micro", "macro", "weighted"] | None = None
 
     @field_validator("name")
     @classmethod
@@ -257,6 +318,7 @@ class ModelSpec(_Strict):
     target: TargetSpec
     features: dict[str, ColumnSpec]
     ignore_extra_columns: bool = False
+    validation: ValidationSpec = ValidationSpec()
     landing: LandingSpec
     partitions: PartitionSpec
     model: ModelSection
@@ -296,7 +358,7 @@ class ModelSpec(_Strict):
     @field_validator("metric")
     @classmethod
     def _metric_fits_task(cls, metric: MetricSpec, info: ValidationInfo) -> MetricSpec:
-        from retrain_platform.promotion.metrics import METRICS
+        from retrain_platform.promotion.metrics import METRICS, check_average
 
         task = info.data.get("task")
         if task is not None and METRICS[metric.name].task != task:
@@ -304,6 +366,18 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"metric {metric.name!r} is for {METRICS[metric.name].task}; for {task} use one of {valid}"
             )
+        definition = METRICS[metric.name]
+        if metric.average is not None and not definition.averages:
+            takes = sorted(name for name, m in METRICS.items() if m.averages)
+            raise ValueError(f"metric {metric.name!r} takes no average (only {', '.join(takes)} do); remove average")
+        target = info.data.get("target")
+        categories = None if target is None or target.categories is None else target.categories
+        if task == "classification" and categories is not None and len(categories) < 2:
+            raise ValueError(f"target.categories lists {len(categories)} class; a classifier needs at least two")
+        if metric.average is not None:
+            # The class count is known up front only when the target lists its categories; otherwise the
+            # combination is checked against the classes of the first training window.
+            check_average(definition, metric.average, None if categories is None else len(categories))
         return metric
 
     @field_validator("drift")
@@ -331,6 +405,18 @@ class ModelSpec(_Strict):
                     f"drift.columns.{column}.threshold: {method.name!r} returns a p-value; use a threshold in [0, 1]"
                 )
         return drift
+
+    def unknown_category_policy(self, column: str) -> str:
+        """What a value outside ``column``'s categories does: the column's own choice, else the model-wide one."""
+        if column == self.target.name:
+            return "quarantine"
+        return self.features[column].on_unknown_category or self.validation.on_unknown_category
+
+    def excess_nulls_policy(self, column: str) -> str:
+        """What a null share above ``column``'s tolerance does: the column's own choice, else the model-wide one."""
+        if column == self.target.name:
+            return "quarantine"
+        return self.features[column].on_excess_nulls or self.validation.on_excess_nulls
 
     @property
     def columns(self) -> dict[str, ColumnSpec]:

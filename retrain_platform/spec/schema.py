@@ -1,6 +1,8 @@
 """The pandera schema a spec implies, and validation results shaped for a Dagster asset check.
 
 Validation is lazy (every problem at once) and never raises for bad data: the caller decides to quarantine.
+Problems a spec chose to tolerate (``on_unknown_category: map_to_unknown``, ``on_excess_nulls: warn``) are left
+out of the schema and reported as *warnings* of a valid result instead, in the same shape as problems.
 """
 
 from __future__ import annotations
@@ -38,20 +40,21 @@ def _finite() -> pa.Check:
     return pa.Check(lambda s: np.isfinite(s), name="finite", error=_FINITE_ERROR)
 
 
-def _column(name: str, spec: ColumnSpec) -> pa.Column:
+def _column(name: str, spec: ColumnSpec, *, map_unknown: bool = False, warn_nulls: bool = False) -> pa.Column:
+    """One column's pandera rules; the problems the spec tolerates for it are left to :func:`_warnings`."""
     checks: list[pa.Check] = [_finite()] if spec.type == "float" else []
     if spec.min is not None:
         checks.append(pa.Check.ge(spec.min))
     if spec.max is not None:
         checks.append(pa.Check.le(spec.max))
-    if spec.categories is not None:
+    if spec.categories is not None and not map_unknown:
         checks.append(pa.Check.isin(spec.categories))
-    if spec.max_null_fraction > 0:
+    if spec.max_null_fraction > 0 and not warn_nulls:
         checks.append(_null_tolerance(spec.max_null_fraction))
     return pa.Column(
         _DTYPES[spec.type],
         checks=checks,
-        nullable=spec.max_null_fraction > 0,
+        nullable=spec.max_null_fraction > 0 or warn_nulls,
         coerce=_DTYPES[spec.type] is not None,
         required=True,
         description=spec.description,
@@ -62,7 +65,15 @@ def _column(name: str, spec: ColumnSpec) -> pa.Column:
 def build_schema(spec: ModelSpec) -> pa.DataFrameSchema:
     """The pandera schema for one partition of ``spec``'s data (features and target)."""
     return pa.DataFrameSchema(
-        {name: _column(name, column) for name, column in spec.columns.items()},
+        {
+            name: _column(
+                name,
+                column,
+                map_unknown=column.categories is not None and spec.unknown_category_policy(name) == "map_to_unknown",
+                warn_nulls=spec.excess_nulls_policy(name) == "warn",
+            )
+            for name, column in spec.columns.items()
+        },
         checks=[
             pa.Check(
                 lambda df: len(df) >= spec.partitions.min_rows,
@@ -78,20 +89,26 @@ def build_schema(spec: ModelSpec) -> pa.DataFrameSchema:
 
 @dataclass
 class ValidationResult:
-    """The outcome of validating one partition: the typed frame if valid, else a per-problem summary."""
+    """The outcome of validating one partition: the typed frame if valid, else a per-problem summary.
+
+    ``warnings`` (same shape as ``problems``) are what a valid partition's spec tolerates: values outside the
+    categories that were mapped to null, and null shares above the tolerance that were kept.
+    """
 
     frame: pd.DataFrame | None
     problems: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
         """True when the partition may be used downstream."""
         return self.frame is not None and not self.problems
 
-    def describe(self) -> str:
-        """One line per problem: which column, which check, how many rows, and examples."""
+    def describe(self, warnings: bool = False) -> str:
+        """One line per problem (or per warning): which column, which check, how many rows, and examples."""
         return "\n".join(
-            f"{p['column']}: {p['check']} failed on {p['rows']} row(s), e.g. {p['examples']}" for p in self.problems
+            f"{p['column']}: {p['check']} failed on {p['rows']} row(s), e.g. {p['examples']}"
+            for p in (self.warnings if warnings else self.problems)
         )
 
 
@@ -191,10 +208,43 @@ def _summarise(failure_cases: pd.DataFrame, frame: pd.DataFrame, spec: ModelSpec
     return problems
 
 
+UNKNOWN_CATEGORY_CHECK = "unknown category mapped to null"
+
+
+def _excess_nulls_check(limit: float) -> str:
+    return f"null fraction above {limit} (kept: on_excess_nulls is warn)"
+
+
+def _warnings(typed: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, list[dict]]:
+    """Apply the lenient policies to a validated frame: the frame to keep and what was tolerated.
+
+    Nulls are judged before unknown categories are mapped, so a mapped value never counts against a column's
+    null tolerance: it is reported once, as what it was.
+    """
+    found, mapped = [], {}
+    for name, column in spec.features.items():
+        values = typed[name]
+        if spec.excess_nulls_policy(name) == "warn":
+            nulls = values.isna()
+            if len(values) and nulls.mean() > column.max_null_fraction:
+                rows = typed.index[nulls.to_numpy()]
+                found.append(
+                    _problem(name, _excess_nulls_check(column.max_null_fraction), rows, [f"row {i}" for i in rows])
+                )
+        if column.categories is not None and spec.unknown_category_policy(name) == "map_to_unknown":
+            unknown = values.notna() & ~values.isin(column.categories)
+            if unknown.any():
+                rows = typed.index[unknown.to_numpy()]
+                found.append(_problem(name, UNKNOWN_CATEGORY_CHECK, rows, _distinct(values[unknown]).tolist()))
+                mapped[name] = values.mask(unknown)
+    return (typed.assign(**mapped) if mapped else typed), found
+
+
 def validate_partition(frame: pd.DataFrame, spec: ModelSpec) -> ValidationResult:
     """Type and check ``frame`` against ``spec``; never raises for bad data."""
     try:
         typed = build_schema(spec).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
         return ValidationResult(None, _summarise(err.failure_cases, frame, spec))
-    return ValidationResult(typed[list(spec.columns)])
+    kept, warnings = _warnings(typed[list(spec.columns)], spec)
+    return ValidationResult(kept, warnings=warnings)

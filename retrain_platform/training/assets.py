@@ -28,7 +28,7 @@ from dagster import (
 from retrain_platform.automation.reasons import active_triggers
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
-from retrain_platform.promotion.metrics import METRICS, predict_for
+from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
 from retrain_platform.registry import FITTED_THROUGH_TAG, PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.settings import service_retry_policy
 from retrain_platform.spec.estimator import model_input
@@ -66,11 +66,14 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         if "dagster/parent_run_id" in context.run.tags:
             reasons = [f"retry of run {context.run.tags['dagster/parent_run_id']}", *reasons]
         partitions = window_partitions(lake.feature_partitions(spec.name), spec.training.window_days)
-        if len(partitions) < spec.training.min_partitions:
+        # The first model waits for a full enough window; a retrain (after drift, say) must not be held back by a
+        # quarantined day or two, so it has its own, lower minimum.
+        field, needed = spec.training.partitions_needed(registry.champion(spec.name) is not None)
+        if len(partitions) < needed:
             raise Failure(
                 description=f"only {len(partitions)} valid partition(s) in the last {spec.training.window_days} "
-                f"days; training.min_partitions is {spec.training.min_partitions}. Land (or fix quarantined) "
-                "partitions, or lower training.min_partitions.",
+                f"days; training.{field} is {needed}. Land (or fix quarantined) partitions, or lower "
+                f"training.{field}.",
                 allow_retries=False,
             )
         frame = lake.read_features(spec.name, partitions)
@@ -81,10 +84,16 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
                 allow_retries=False,
             )
         train, holdout = split_holdout(frame, spec.training)
+        try:
+            # Labels from the whole window: the refit knows every class in it, and the stored predictions are laid
+            # out in that order (the gate re-aligns them if a champion knows more).
+            scorer = metric_for(spec, y=frame[spec.target.name].to_numpy())
+        except ValueError as err:  # e.g. average: binary on a target that turned out to have three classes
+            raise Failure(description=str(err), allow_retries=False) from None
         estimator = fit_model(spec, train)
         # The gate judges this validation fit on rows it has not seen; its predictions are kept with the holdout.
-        holdout_pred = predict_for(metric, estimator, model_input(holdout, spec))
-        holdout_score = metric.score(holdout[spec.target.name].to_numpy(), holdout_pred)
+        holdout_pred = predict_for(scorer, estimator, model_input(holdout, spec))
+        holdout_score = scorer.score(holdout[spec.target.name].to_numpy(), holdout_pred)
         if spec.training.refit_on_full_window:
             # What is registered (and, if the gate agrees, served) also learns from the newest days, which are
             # the most like tomorrow's; the validation fit only stood in for it at the gate.

@@ -285,9 +285,7 @@ def test_accepts_lists_and_pandas_like_inputs() -> None:
 def test_as_tags_for_a_challenger() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 100)
-    decision = decide_challenger(
-        ACCURACY, y, labels_with_accuracy(y, 90, rng), labels_with_accuracy(y, 60, rng), GATE
-    )
+    decision = decide_challenger(ACCURACY, y, labels_with_accuracy(y, 90, rng), labels_with_accuracy(y, 60, rng), GATE)
     tags = decision.as_tags()
     assert set(tags) == {f"gate.{f.name}" for f in dataclasses.fields(GateDecision)}
     assert all(isinstance(k, str) and k.startswith("gate.") for k in tags)
@@ -306,3 +304,16 @@ def test_as_tags_for_a_first_model_render_none_as_empty() -> None:
     for key in ("gate.champion_score", "gate.gain", "gate.ci_low", "gate.ci_high"):
         assert tags[key] == ""
     assert tags["gate.confidence"] == "0.95"
+
+
+def test_multiclass_probabilities_bootstrap_by_row() -> None:
+    """One probability column per class (multiclass roc_auc): rows are resampled, never the class columns."""
+
+    metric = METRICS["roc_auc"].configured([0, 1, 2])
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    noise = rng.dirichlet([1, 1, 1], 300)
+    sharp = 0.7 * np.eye(3)[y] + 0.3 * noise
+    decision = decide_challenger(metric, y, sharp, noise, GateSpec(bootstrap_samples=200, confidence=0.9))
+    assert decision.promote, decision.reason
+    assert 0 < decision.ci_low <= decision.gain <= decision.ci_high

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 from retrain_platform.promotion.metrics import METRICS, predict_for
 
-HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "f1", "roc_auc", "r2"}
+HIGHER_IS_BETTER = {"accuracy", "balanced_accuracy", "f1", "precision", "recall", "roc_auc", "r2"}
 LOWER_IS_BETTER = {"log_loss", "rmse", "mae", "mape"}
 
 
@@ -25,6 +25,8 @@ def test_registry_contents() -> None:
         "accuracy",
         "balanced_accuracy",
         "f1",
+        "precision",
+        "recall",
         "roc_auc",
         "log_loss",
     }
@@ -129,3 +131,72 @@ def test_predict_for_regression(binary_data) -> None:
     baseline = predict_for(METRICS["rmse"], DummyRegressor().fit(x, y), x)
     rmse = METRICS["rmse"]
     assert rmse.gain(rmse.score(y, prediction), rmse.score(y, baseline)) > 0
+
+
+# -- configured metrics: averaging and one label order (multiclass) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_classes() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(2)
+    y = np.repeat(["a", "b", "c"], 40)
+    x = rng.normal(size=(120, 2)) + np.repeat([[0, 0], [2, 0], [0, 2]], 40, axis=0)
+    return x, y
+
+
+def test_unconfigured_metrics_keep_scikit_learn_defaults() -> None:
+    metric = METRICS["f1"]
+    assert (metric.average, metric.labels) == (None, None)
+    y, p = np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0])
+    assert metric.score(y, p) == pytest.approx(f1_score(y, p))
+
+
+def test_multiclass_roc_auc_is_one_vs_rest_and_matches_scikit_learn_when_every_class_is_present(three_classes):
+    x, y = three_classes
+    model = LogisticRegression().fit(x, y)
+    for average in ("macro", "weighted"):
+        metric = METRICS["roc_auc"].configured(["c", "a", "b"], average)
+        prediction = predict_for(metric, model, x)
+        assert prediction.shape == (120, 3)
+        expected = roc_auc_score(y, model.predict_proba(x), multi_class="ovr", average=average)
+        assert metric.score(y, prediction) == pytest.approx(expected)
+
+
+def test_probabilities_follow_the_metric_labels_when_a_model_never_saw_a_class(three_classes):
+    x, y = three_classes
+    partial = LogisticRegression().fit(x[y != "b"], y[y != "b"])  # trained on a window without class b
+    metric = METRICS["roc_auc"].configured(["a", "b", "c"])
+    prediction = predict_for(metric, partial, x)
+    assert prediction.shape == (120, 3)
+    np.testing.assert_array_equal(prediction[:, 1], 0.0)
+    np.testing.assert_allclose(prediction[:, [0, 2]], partial.predict_proba(x))
+    assert 0.5 < metric.score(y, prediction) < 1.0
+    # log loss scores the same columns against all three labels
+    assert np.isfinite(METRICS["log_loss"].configured(["a", "b", "c"]).score(y, prediction))
+
+
+def test_a_holdout_missing_a_class_still_scores(three_classes):
+    x, y = three_classes
+    model = LogisticRegression().fit(x, y)
+    holdout = y != "c"
+    for name in ("roc_auc", "log_loss", "f1", "precision", "recall"):
+        metric = METRICS[name].configured(["a", "b", "c"])
+        value = metric.score(y[holdout], predict_for(metric, model, x[holdout]))
+        assert np.isfinite(value), name
+
+
+def test_f1_binary_uses_the_greater_label_as_positive_and_macro_averages_present_classes() -> None:
+    binary = METRICS["f1"].configured(["yes", "no"])
+    assert (binary.average, binary.positive_label) == ("binary", "yes")
+    y, p = np.array(["no", "yes", "yes", "no"]), np.array(["no", "yes", "no", "no"])
+    assert binary.score(y, p) == pytest.approx(f1_score(y, p, pos_label="yes"))
+    macro = METRICS["f1"].configured(["a", "b", "c"])
+    y, p = np.array(["a", "b", "a", "b"]), np.array(["a", "b", "a", "a"])
+    assert macro.score(y, p) == pytest.approx(f1_score(y, p, average="macro"))  # c is in neither: not averaged
+
+
+def test_a_model_trained_on_a_class_outside_the_labels_is_an_error(three_classes):
+    x, y = three_classes
+    model = LogisticRegression().fit(x, y)
+    with pytest.raises(ValueError, match=r"outside the metric's labels \['a', 'b'\]; add them to target.categories"):
+        predict_for(METRICS["roc_auc"].configured(["a", "b"]), model, x)
