@@ -71,7 +71,7 @@ def test_validate_spec_names_the_file_the_field_and_the_fix(tmp_path):
         f"{broken}: invalid model spec (2 problem(s)):",
         "  - training.windw_days: unknown field; did you mean 'window_days'?",
         "  - metric: metric 'rmse' is for regression; for classification use one of "
-        "['accuracy', 'balanced_accuracy', 'f1', 'log_loss', 'roc_auc']",
+        "['accuracy', 'balanced_accuracy', 'f1', 'log_loss', 'precision', 'recall', 'roc_auc']",
     ]
 
 
