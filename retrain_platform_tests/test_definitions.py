@@ -64,6 +64,7 @@ def test_checks_of_each_model(defs):
         checks = {(k.asset_key.path[-1], k.name) for k in graph.asset_check_keys if k.asset_key.path[0] == model}
         assert checks == {
             ("features", "schema"),
+            ("features", "data_quality"),
             ("features", "training_volume"),
             ("drift_report", "drift"),
             ("champion_performance", "performance_floor"),
