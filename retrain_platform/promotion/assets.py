@@ -132,18 +132,13 @@ def evaluate_candidate(
         return decide_first_model(metric, metric.score(y_true, candidate_pred), spec.gate, len(holdout))
     unseen, seen_through = _unseen_by(champion, holdout)
     if not unseen.any():
-        return GateDecision(
-            False,
-            f"every holdout row is from partitions champion v{champion.version} was trained on (through "
-            f"{seen_through}); nothing to compare them on yet, champion kept",
-            metric.score(y_true, candidate_pred),
-            None,
-            None,
-            None,
-            None,
-            spec.gate.confidence,
-            0,
-        )
+        # Every holdout partition is one the champion was fit on, yet it may hold new rows (a corrected or
+        # re-landed day): compare on all of it. In sample the champion is favoured, so the error is a kept
+        # champion, never a wrong promotion.
+        champion_pred = predict_for(metric, champion_model, model_input(holdout, spec))
+        decision = decide_challenger(metric, y_true, candidate_pred, champion_pred, spec.gate)
+        note = f" (every holdout partition is in v{champion.version}'s training data, through {seen_through})"
+        return dataclasses.replace(decision, reason=decision.reason + note)
     rows = holdout[unseen]
     champion_pred = predict_for(metric, champion_model, model_input(rows, spec))
     decision = decide_challenger(metric, y_true[unseen], candidate_pred[unseen], champion_pred, spec.gate)

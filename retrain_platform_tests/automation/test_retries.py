@@ -15,7 +15,7 @@ import pytest
 from dagster import DagsterRunStatus
 
 import retrain_platform.promotion.assets as promotion_assets
-import retrain_platform.training.assets as training_assets
+import retrain_platform.training.fit as training_fit
 from retrain_platform.automation.conditions import DEFAULT_RETRY_CRON, retry_cron
 from retrain_platform.pipeline import retrain_job_name
 from retrain_platform.registry import DECIDED_AT_TAG
@@ -51,7 +51,7 @@ def failing_training(monkeypatch):
 
     class Switch:
         def start(self):
-            monkeypatch.setattr(training_assets, "build_estimator", lambda spec: _BrokenEstimator())
+            monkeypatch.setattr(training_fit, "build_estimator", lambda spec: _BrokenEstimator())
 
         def stop(self):
             monkeypatch.undo()

@@ -152,20 +152,17 @@ def test_a_candidate_no_better_than_the_champion_is_rejected(seeded):
     assert platform.registry.version(SEEDED_MODEL, "2").tags == tags
 
 
-def test_a_champion_is_never_scored_on_rows_it_was_trained_on(seeded):
-    # same window, same data: every holdout row is in the (refit) champion's training data, so there is
-    # nothing honest to compare on, and the candidate is rejected without a comparison
+def test_a_holdout_the_champion_was_trained_on_is_compared_whole_and_says_so(seeded):
+    # same window, same data: every holdout partition is in the (refit) champion's training data; the gate
+    # compares on all of it (in sample for the champion, so the champion is favoured) and says so
     platform = seeded()
     assert platform.retrain().success
     assert platform.registry.champion(SEEDED_MODEL).version == "1"
     [rejected] = observations(platform)
     assert rejected["decision"] == "rejected"
-    assert rejected["holdout_rows"] == 0
-    assert rejected["champion_score"] is None
-    assert rejected["reason"] == (
-        f"every holdout row is from partitions champion v1 was trained on (through {LAST_SEEDED_DAY}); "
-        "nothing to compare them on yet, champion kept"
-    )
+    assert rejected["holdout_rows"] == 270
+    assert rejected["champion_score"] >= rejected["candidate_score"]
+    assert rejected["reason"].endswith(f"(every holdout partition is in v1's training data, through {LAST_SEEDED_DAY})")
 
 
 def test_without_refit_the_registered_model_is_the_one_the_gate_scored(seeded):
