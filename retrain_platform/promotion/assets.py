@@ -34,7 +34,7 @@ from dagster import (
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.gate import GateDecision, decide_challenger, decide_first_model
-from retrain_platform.promotion.metrics import Metric, metric_for, predict_for, sort_labels
+from retrain_platform.promotion.metrics import Metric, align_probabilities, metric_for, predict_for, sort_labels
 from retrain_platform.registry import (
     DECIDED_AT_TAG,
     FITTED_THROUGH_TAG,
@@ -90,14 +90,7 @@ def _realigned(stored: np.ndarray, metric: Metric, candidate_model) -> np.ndarra
     if not metric.uses_proba or metric.labels is None:
         return stored
     trained = sort_labels(candidate_model.classes_)
-    if trained == tuple(metric.labels):
-        return stored
-    columns = np.column_stack([1 - stored, stored]) if stored.ndim == 1 else stored
-    aligned = np.zeros((len(columns), len(metric.labels)))
-    for j, label in enumerate(metric.labels):
-        if label in trained:
-            aligned[:, j] = columns[:, trained.index(label)]
-    return aligned[:, 1] if len(metric.labels) == 2 else aligned
+    return stored if trained == tuple(metric.labels) else align_probabilities(stored, trained, metric.labels)
 
 
 def evaluate_candidate(
@@ -131,21 +124,19 @@ def evaluate_candidate(
     if champion is None:
         return decide_first_model(metric, metric.score(y_true, candidate_pred), spec.gate, len(holdout))
     unseen, seen_through = _unseen_by(champion, holdout)
-    if not unseen.any():
+    if unseen.all():
+        note = ""
+    elif unseen.any():
+        note = f" (on the {int(unseen.sum())} holdout rows after {seen_through}, which v{champion.version} never saw)"
+    else:
         # Every holdout partition is one the champion was fit on, yet it may hold new rows (a corrected or
         # re-landed day): compare on all of it. In sample the champion is favoured, so the error is a kept
         # champion, never a wrong promotion.
-        champion_pred = predict_for(metric, champion_model, model_input(holdout, spec))
-        decision = decide_challenger(metric, y_true, candidate_pred, champion_pred, spec.gate)
+        unseen[:] = True
         note = f" (every holdout partition is in v{champion.version}'s training data, through {seen_through})"
-        return dataclasses.replace(decision, reason=decision.reason + note)
-    rows = holdout[unseen]
-    champion_pred = predict_for(metric, champion_model, model_input(rows, spec))
+    champion_pred = predict_for(metric, champion_model, model_input(holdout[unseen], spec))
     decision = decide_challenger(metric, y_true[unseen], candidate_pred[unseen], champion_pred, spec.gate)
-    if unseen.all():
-        return decision
-    note = f" (on the {int(unseen.sum())} holdout rows after {seen_through}, which v{champion.version} never saw)"
-    return dataclasses.replace(decision, reason=decision.reason + note)
+    return dataclasses.replace(decision, reason=decision.reason + note) if note else decision
 
 
 def _version(info: VersionInfo | None) -> str | None:

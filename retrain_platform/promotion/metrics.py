@@ -244,9 +244,18 @@ def predict_for(metric: Metric, model, features) -> np.ndarray:
             f"the model was trained on classes {unknown} outside the metric's labels {list(metric.labels)}; "
             "add them to target.categories"
         )
-    columns = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(model.classes_)}
-    aligned = np.zeros((proba.shape[0], len(metric.labels)))
-    for j, label in enumerate(metric.labels):
+    return align_probabilities(proba, model.classes_, metric.labels)
+
+
+def align_probabilities(proba: np.ndarray, classes, labels) -> np.ndarray:
+    """Probabilities whose columns follow ``classes`` laid out in ``labels`` order (a missing class gets 0).
+
+    A 1-D ``proba`` is the positive-class column of two classes. Two labels give the positive-class column back.
+    """
+    proba = np.column_stack([1 - proba, proba]) if np.ndim(proba) == 1 else proba
+    columns = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
+    aligned = np.zeros((proba.shape[0], len(labels)))
+    for j, label in enumerate(labels):
         if label in columns:
             aligned[:, j] = proba[:, columns[label]]
-    return aligned[:, 1] if len(metric.labels) == 2 else aligned
+    return aligned[:, 1] if len(labels) == 2 else aligned
