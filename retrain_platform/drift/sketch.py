@@ -136,8 +136,8 @@ class ReferenceSketch:
             "sample_rows": len(self.sample),
             "columns": columns,
         }
-        _replace_atomically(directory / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
-        _replace_atomically(
+        replace_atomically(directory / ARRAYS_FILE, lambda f: np.savez(f, **arrays))
+        replace_atomically(
             directory / METADATA_FILE,
             lambda f: f.write(json.dumps(metadata, allow_nan=False).encode()),
         )
@@ -208,7 +208,7 @@ def _sample_category(value: object, column: str) -> CategoryValue | None:
     return converted
 
 
-def _replace_atomically(path: Path, write: Any) -> None:
+def replace_atomically(path: Path, write: Any) -> None:
     """Write ``path`` through a temporary file in the same directory, then rename it."""
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "wb") as handle:

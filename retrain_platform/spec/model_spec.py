@@ -273,9 +273,22 @@ class DriftReportSpec(_Strict):
 
 
 class DriftSpec(_Strict):
-    """Drift detection: the drift check fails when the share of drifted columns reaches ``share_threshold``."""
+    """Drift detection: the drift check fails when the share of drifted columns reaches ``share_threshold``.
+
+    ``false_alarm_rate`` calibrates each column's threshold on the champion's own training window: every day of
+    the window is checked against the rest, and a column drifts only when it moves more than all but this share
+    of those ordinary days did (thresholds are only loosened from evidently's defaults, never tightened). ``null``
+    keeps evidently's defaults, which on large seasonal data flag most columns on every day. A column given an
+    explicit ``threshold`` under ``columns`` is not calibrated.
+
+    Once failing, the check keeps failing for the same champion until the drifted share falls below
+    ``share_threshold * clear_ratio``, so a share that swings around the threshold is one drift episode (one
+    retrain), not one per crossing.
+    """
 
     share_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    false_alarm_rate: Annotated[float, Field(gt=0.0, le=0.5)] | None = 0.05
+    clear_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     columns: dict[str, ColumnDriftSpec] = Field(default_factory=dict)
     report: DriftReportSpec = DriftReportSpec()
 
@@ -283,9 +296,12 @@ class DriftSpec(_Strict):
 class TriggerSpec(_Strict):
     """What starts a retrain. Every trigger is optional; each one is a labelled automation condition in Dagster.
 
-    - ``drift``: the drift check newly fails.
-    - ``performance_floor``: the champion's primary metric on a newly labelled partition falls below this value
-      (for error metrics such as rmse, *rises above* it).
+    - ``drift``: the drift check newly fails (see :class:`DriftSpec` for calibration and hysteresis).
+    - ``performance_floor``: the mean of the champion's primary metric over its last ``performance_window_days``
+      scored partitions falls below this value (for error metrics such as rmse, *rises above* it). A window of 1
+      judges each day alone, which on real data mostly answers noise.
+    - ``performance_drop``: that mean is worse than the champion's own holdout score by more than this, *and* by
+      more than two standard errors of the window's daily scores (a decline, not a bad day).
     - ``max_model_age_days``: the champion is older than this (a freshness policy on ``production_model``).
     - ``new_rows``: this many valid rows have landed since the last training.
     - ``cron``: a fixed schedule (UTC), e.g. ``"0 3 * * 1"`` for Mondays at 03:00.
@@ -293,6 +309,8 @@ class TriggerSpec(_Strict):
 
     drift: bool = True
     performance_floor: float | None = None
+    performance_drop: Annotated[float, Field(ge=0.0)] | None = None
+    performance_window_days: Annotated[int, Field(ge=1, le=90)] = 7
     max_model_age_days: Annotated[float, Field(gt=0)] | None = None
     new_rows: Annotated[int, Field(ge=1)] | None = None
     cron: str | None = None
