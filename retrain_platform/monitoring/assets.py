@@ -22,11 +22,20 @@ from dagster import (
     asset,
 )
 
+from retrain_platform.check_history import earlier_results
 from retrain_platform.check_specs import daily_check
-from retrain_platform.drift import ColumnOverride, detect_drift
+from retrain_platform.drift import detect_drift
 from retrain_platform.keys import ModelKeys
+from retrain_platform.monitoring.signals import (
+    CHAMPION_VERSION,
+    FAILING_SINCE,
+    drift_signal,
+    episode_start,
+    performance_signal,
+    performance_window,
+)
 from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
-from retrain_platform.registry import WINDOW_END_TAG, ModelRegistry
+from retrain_platform.registry import HOLDOUT_SCORE_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.registry.reference import load_reference
 from retrain_platform.settings import service_retry_policy
 from retrain_platform.spec.estimator import model_input
@@ -59,9 +68,6 @@ def build_monitoring_assets(
 ) -> list[AssetsDefinition]:
     """The ``drift_report`` and ``champion_performance`` assets of one model."""
     keys = ModelKeys(spec.name)
-    overrides = {
-        column: ColumnOverride(method=o.method, threshold=o.threshold) for column, o in spec.drift.columns.items()
-    }
 
     @asset(
         key=keys.drift_report,
@@ -76,7 +82,9 @@ def build_monitoring_assets(
                 keys.drift_check,
                 partitions_def,
                 f"Warns when at least {spec.drift.share_threshold:.0%} of feature columns drifted "
-                "from the champion's training window.",
+                "from the champion's training window (per-column thresholds calibrated on that window's "
+                "day-to-day variation); stays failing until the share falls below "
+                f"{spec.drift.share_threshold * spec.drift.clear_ratio:.0%}.",
             )
         ],
         description="Per-column drift of the partition against the champion's training window (same methods and "
@@ -88,14 +96,27 @@ def build_monitoring_assets(
         champion = registry.champion(spec.name)
         if champion is None:
             return _no_champion([keys.drift_check.name])
-        sketch = load_reference(lake, registry, spec, champion)
+        reference = load_reference(lake, registry, spec, champion)
+        sketch = reference.sketch
         current = lake.read_features(spec.name, [partition])[list(spec.features)]
-        result = detect_drift(current, sketch, drift_share=spec.drift.share_threshold, overrides=overrides)
+        result = detect_drift(
+            current, sketch, drift_share=spec.drift.share_threshold, overrides=reference.overrides(spec)
+        )
+        previous = next(iter(earlier_results(context.instance, keys.drift_check, partition, limit=1)), None)
+        signal = drift_signal(
+            result.drifted_share,
+            partition=partition,
+            champion_version=champion.version,
+            share_threshold=spec.drift.share_threshold,
+            clear_ratio=spec.drift.clear_ratio,
+            previous=previous,
+        )
         metadata = {
             "champion_version": champion.version,
             "drifted_share": float(result.drifted_share),
             "drifted_columns": int(result.drifted_count),
             "dataset_drift": bool(result.dataset_drift),
+            "thresholds": "calibrated" if reference.calibration and reference.calibration.columns else "default",
             "columns": MetadataValue.table(
                 records=[
                     TableRecord(
@@ -126,12 +147,18 @@ def build_monitoring_assets(
         drifted = [c.column for c in result.columns if c.drifted]
         check = AssetCheckResult(
             check_name=keys.drift_check.name,
-            passed=not result.dataset_drift,
+            passed=not signal.failing,
             severity=AssetCheckSeverity.WARN,
-            description=f"{result.drifted_share:.0%} of columns drifted"
+            description=signal.detail
             + (f": {', '.join(drifted)}" if drifted else "")
-            + f" (threshold {spec.drift.share_threshold:.0%}, champion v{champion.version})",
-            metadata={"drifted_share": float(result.drifted_share), "partition": partition},
+            + f" (champion v{champion.version}"
+            + (f", failing since {signal.failing_since})" if signal.failing_since else ")"),
+            metadata={
+                "drifted_share": float(result.drifted_share),
+                "partition": partition,
+                CHAMPION_VERSION: champion.version,
+                FAILING_SINCE: signal.failing_since or "",
+            },
         )
         return MaterializeResult(metadata=metadata, check_results=[check])
 
@@ -140,8 +167,10 @@ def build_monitoring_assets(
         daily_check(
             keys.performance_check,
             partitions_def,
-            f"Warns when the champion's {metric.name} on a new partition is worse than "
-            f"{spec.triggers.performance_floor}.",
+            f"Warns when the champion's mean {metric.name} over its last "
+            f"{spec.triggers.performance_window_days} partition(s) is worse than the floor "
+            f"({spec.triggers.performance_floor}) or has declined from its holdout score by more than "
+            f"{spec.triggers.performance_drop} and beyond day-to-day noise.",
         ),
         daily_check(
             keys.age_check,
@@ -177,27 +206,54 @@ def build_monitoring_assets(
         except ValueError as err:  # e.g. roc_auc on a single-class partition: undefined, not a failure
             context.log.warning(f"{metric.name} undefined on partition {partition}: {err}")
             value = float("nan")
-        floor = spec.triggers.performance_floor
-        below = floor is not None and value == value and metric.below_floor(value, floor)
+        triggers = spec.triggers
+        earlier = earlier_results(
+            context.instance, keys.performance_check, partition, limit=max(triggers.performance_window_days - 1, 1)
+        )
+        window = performance_window(metric, value, champion.version, earlier, triggers.performance_window_days)
+        performance = performance_signal(
+            metric,
+            window,
+            partition=partition,
+            champion_version=champion.version,
+            floor=triggers.performance_floor,
+            drop=triggers.performance_drop,
+            holdout_score=_holdout_score(champion.tags),
+            previous=next(iter(earlier), None),
+        )
         window_end = champion.tags.get(WINDOW_END_TAG)
         age_days = (dt.date.fromisoformat(partition) - dt.date.fromisoformat(window_end)).days if window_end else 0
-        max_age = spec.triggers.max_model_age_days
+        max_age = triggers.max_model_age_days
         too_old = max_age is not None and age_days > max_age
+        age_previous = next(iter(earlier_results(context.instance, keys.age_check, partition, limit=1)), None)
         return MaterializeResult(
             metadata={
                 "champion_version": champion.version,
                 metric.name: value,
+                f"window_mean_{metric.name}": window.mean,
                 "rows": len(frame),
                 "champion_age_days": age_days,
             },
             check_results=[
                 AssetCheckResult(
                     check_name=keys.performance_check.name,
-                    passed=not below,
+                    passed=not performance.failing,
                     severity=AssetCheckSeverity.WARN,
-                    description=f"champion v{champion.version} {metric.name} {value:.4f}"
-                    + (f" vs floor {floor}" if floor is not None else " (no floor configured)"),
-                    metadata={metric.name: value, "partition": partition},
+                    description=f"champion v{champion.version} {metric.name} {value:.4f} today, "
+                    + performance.detail
+                    + (
+                        ""
+                        if triggers.performance_floor is not None or triggers.performance_drop is not None
+                        else " (no performance trigger configured)"
+                    ),
+                    metadata={
+                        metric.name: value,
+                        "window_mean": window.mean,
+                        "window_days": len(window.scores),
+                        "partition": partition,
+                        CHAMPION_VERSION: champion.version,
+                        FAILING_SINCE: performance.failing_since or "",
+                    },
                 ),
                 AssetCheckResult(
                     check_name=keys.age_check.name,
@@ -206,9 +262,21 @@ def build_monitoring_assets(
                     description=f"champion v{champion.version} trained on data up to {window_end}, "
                     f"{age_days} day(s) before this partition"
                     + (f" (max {max_age:g})" if max_age is not None else " (no max_model_age_days configured)"),
-                    metadata={"age_days": age_days},
+                    metadata={
+                        "age_days": age_days,
+                        CHAMPION_VERSION: champion.version,
+                        FAILING_SINCE: episode_start(too_old, partition, age_previous, champion.version) or "",
+                    },
                 ),
             ],
         )
 
     return [drift_report, champion_performance]
+
+
+def _holdout_score(tags: dict[str, str]) -> float | None:
+    """The score the gate measured for this version on its holdout (None for a version never gated)."""
+    try:
+        return float(tags[HOLDOUT_SCORE_TAG])
+    except (KeyError, ValueError):
+        return None

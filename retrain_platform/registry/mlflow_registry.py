@@ -44,6 +44,8 @@ PARTITIONS_TAG = "training.partitions"
 WINDOW_END_TAG = "training.window_end"
 # The newest partition whose rows the registered model was fit on: rows after it are out of sample for it.
 FITTED_THROUGH_TAG = "training.fitted_through"
+# The gate records its decision as ``gate.<field>`` tags; this one is the version's own holdout score.
+HOLDOUT_SCORE_TAG = "gate.candidate_score"
 PROMOTED_AT_TAG = "champion.promoted_at"
 PREVIOUS_TAG = "champion.previous"
 REASON_TAG = "champion.reason"

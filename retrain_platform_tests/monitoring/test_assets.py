@@ -92,7 +92,10 @@ def test_drift_report_compares_each_partition_with_the_champions_window(seeded):
     evaluation = checks(runs["shifted"], keys.drift_report)["drift"]
     assert not evaluation.passed
     assert "income" in evaluation.description and "debt_ratio" in evaluation.description
-    assert evaluation.description.endswith("(threshold 40%, champion v1)")
+    assert evaluation.description.startswith("40% of columns drifted (threshold 40%)")
+    shifted_day = days["shifted"].isoformat()
+    assert evaluation.description.endswith(f"(champion v1, failing since {shifted_day})")
+    assert evaluation.metadata["failing_since"].value == shifted_day
 
 
 def test_html_report_for_a_partition_without_nulls(seeded):
@@ -127,7 +130,9 @@ def test_champion_performance_scores_the_champion_and_checks_the_floor(seeded):
     assert meta["champion_age_days"] == 1
     evaluations = checks(run, keys.champion_performance)
     assert not evaluations["performance_floor"].passed
-    assert evaluations["performance_floor"].description == f"champion v1 roc_auc {expected:.4f} vs floor 0.99"
+    assert evaluations["performance_floor"].description == (
+        f"champion v1 roc_auc {expected:.4f} today, mean roc_auc {expected:.4f} over 1 day(s): below the floor 0.99"
+    )
     assert evaluations["champion_age"].passed
     assert evaluations["champion_age"].description.startswith(
         f"champion v1 trained on data up to {LAST_SEEDED_DAY.isoformat()}, 1 day(s) before this partition (max 30"
