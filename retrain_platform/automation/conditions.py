@@ -4,8 +4,9 @@ Each retrain trigger is a labelled condition, so the Dagster UI's automation vie
 when nothing was requested, which part held it back):
 
 - a trigger *check* newly fails on the model's newest landed partition (drift, champion performance, champion
-  age in data time, new-row volume; see :mod:`retrain_platform.automation.landed` for why "newest landed" and
-  not the wall clock's latest day);
+  age in data time; see :mod:`retrain_platform.automation.landed` for why "newest landed" and not the wall
+  clock's latest day), or the volume check fails there after the last training (it re-arms with every
+  training, :mod:`retrain_platform.automation.rearm`);
 - the optional cron ticks;
 - ``production_model``'s freshness policy fails (champion older than ``max_model_age_days`` in wall-clock time);
 - the last training *failed*: it is requested again on the retry cadence (:func:`retry_cron`) and whenever the
@@ -27,6 +28,7 @@ from dagster._core.definitions.declarative_automation.operators import EntityMat
 
 from retrain_platform.automation.landed import LABEL as NEWEST_LANDED
 from retrain_platform.automation.landed import NewestLandedPartition
+from retrain_platform.automation.rearm import CheckFailedSinceTargetUpdated
 from retrain_platform.automation.reasons import trigger_checks
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
@@ -80,6 +82,13 @@ def check_newly_failed(check: AssetCheckKey) -> AutomationCondition:
     return matches.newly_true().with_label(f"{check.name} check failed")
 
 
+def check_failed_since_trained(check: AssetCheckKey) -> AutomationCondition:
+    """True on the evaluation where ``check`` has a failing result on the newest landed partition that is newer
+    than the target's last training (see :mod:`retrain_platform.automation.rearm`: the volume trigger)."""
+    label = f"{check.name} failing on the {NEWEST_LANDED} since the last training"
+    return CheckFailedSinceTargetUpdated(check, label).newly_true().with_label(f"{check.name} check failed")
+
+
 def newest_features_updated(spec: ModelSpec) -> AutomationCondition:
     """True when the features of the newest landed partition were (re)materialized since the previous tick."""
     updated = (NewestLandedPartition() & AutomationCondition.newly_updated().with_label("features updated")).with_label(
@@ -93,7 +102,11 @@ def newest_features_updated(spec: ModelSpec) -> AutomationCondition:
 def retrain_condition(spec: ModelSpec) -> AutomationCondition:
     """When ``candidate_model`` is trained: a trigger fired, or the last training failed and a retry is due;
     never while a candidate is running."""
-    triggers = [check_newly_failed(check) for check in trigger_checks(spec)]
+    volume = ModelKeys(spec.name).volume_check
+    triggers = [
+        check_failed_since_trained(check) if check == volume else check_newly_failed(check)
+        for check in trigger_checks(spec)
+    ]
     if spec.triggers.cron:
         # Not before a first model exists: the volume trigger trains it once there is enough data.
         ticked = AutomationCondition.cron_tick_passed(spec.triggers.cron).with_label("schedule ticked")

@@ -24,8 +24,9 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from dagster._core.storage.tags import AUTO_MATERIALIZE_TAG, AUTOMATION_CONDITION_TAG
 
-from retrain_platform.automation.reasons import active_triggers
+from retrain_platform.automation.reasons import TRIGGER_TAG, RetrainReason, retrain_reason
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
@@ -62,7 +63,8 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
     )
     def candidate_model(context: AssetExecutionContext, lake: Lake, registry: ModelRegistry) -> MaterializeResult:
         """Train on the newest window, score on its temporal holdout, and register the candidate."""
-        reasons = active_triggers(context.instance, spec) or ["schedule" if spec.triggers.cron else "manual launch"]
+        why = _retrain_reason(context, spec)
+        reasons = list(why.reasons)
         if "dagster/parent_run_id" in context.run.tags:
             reasons = [f"retry of run {context.run.tags['dagster/parent_run_id']}", *reasons]
         partitions = window_partitions(lake.feature_partitions(spec.name), spec.training.window_days)
@@ -108,6 +110,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         hashes = {p: lake.features_raw_sha256(spec.name, p) or file_sha256(lake.raw_path(spec, p)) for p in partitions}
         tags = {
             "reason": "; ".join(reasons)[:5000],
+            TRIGGER_TAG: why.tag,
             PARTITIONS_TAG: json.dumps(partitions),
             "training.window_start": partitions[0],
             WINDOW_END_TAG: partitions[-1],
@@ -143,6 +146,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
             metadata={
                 "version": info.version,
                 "reason": "; ".join(reasons),
+                "trigger": why.tag,
                 "window_start": partitions[0],
                 "window_end": partitions[-1],
                 "partitions": len(partitions),
@@ -156,3 +160,15 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         )
 
     return candidate_model
+
+
+def _retrain_reason(context: AssetExecutionContext, spec: ModelSpec) -> RetrainReason:
+    """The trigger that started this run, also set as the run's ``retrain/trigger`` tag (filterable in the UI)."""
+    previous = context.instance.get_latest_materialization_event(ModelKeys(spec.name).candidate_model)
+    answered_through = None
+    if previous is not None and "window_end" in previous.asset_materialization.metadata:
+        answered_through = str(previous.asset_materialization.metadata["window_end"].value)
+    automated = any(tag in context.run.tags for tag in (AUTOMATION_CONDITION_TAG, AUTO_MATERIALIZE_TAG))
+    why = retrain_reason(context.instance, spec, answered_through, automated=automated)
+    context.instance.add_run_tags(context.run_id, {TRIGGER_TAG: why.tag})
+    return why

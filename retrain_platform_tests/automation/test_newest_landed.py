@@ -13,7 +13,7 @@ from dagster import DailyPartitionsDefinition
 from dagster._core.definitions.partitions.context import partition_loading_context
 
 from retrain_platform.automation.landed import newest_landed_partition
-from retrain_platform.automation.reasons import active_triggers
+from retrain_platform.automation.reasons import failing_triggers
 from retrain_platform_tests.automation.helpers import (
     FAILED,
     NOTHING,
@@ -58,7 +58,7 @@ def test_a_drifted_day_landing_two_days_late_requests_a_retrain(seeded):
     assert requested(platform, platform.evaluate(late + LATE)) == NOTHING  # handled
 
     # the candidate names the late day's drift as its reason
-    assert active_triggers(platform.instance, platform.spec)[0].startswith("drift: ")
+    assert failing_triggers(platform.instance, platform.spec)[0].trigger == "drift"
 
 
 def test_a_backfilled_drifted_day_requests_nothing_and_is_no_reason(seeded):
@@ -77,7 +77,7 @@ def test_a_backfilled_drifted_day_requests_nothing_and_is_no_reason(seeded):
     assert requested(platform, evaluation) == NOTHING
     assert fired_triggers(platform, evaluation) == set()
     # and the backfill's failure does not leak into a candidate's reason (the latest drift result by key is it)
-    assert active_triggers(platform.instance, platform.spec) == []
+    assert failing_triggers(platform.instance, platform.spec) == []
 
 
 def test_the_reason_reports_only_checks_that_failed_on_the_newest_landed_partition(seeded):
@@ -85,8 +85,8 @@ def test_the_reason_reports_only_checks_that_failed_on_the_newest_landed_partiti
     newest = day(SEEDED_NEXT + 2)
     platform.land_and_ingest(1, start=newest)  # drift passes; the 0.99 floor fails
     platform.land_and_ingest(1, start=day(SEEDED_NEXT), shift=SHIFT)  # a backfilled day: drift fails there
-    reasons = active_triggers(platform.instance, platform.spec)
-    assert [r.split(":")[0] for r in reasons] == ["performance"], reasons
+    reasons = failing_triggers(platform.instance, platform.spec)
+    assert [r.trigger for r in reasons] == ["performance"], reasons
 
 
 def test_monitoring_follows_features_of_a_day_that_lands_late(platform):
@@ -102,5 +102,5 @@ def test_monitoring_follows_features_of_a_day_that_lands_late(platform):
 
 def test_nothing_is_newest_before_anything_lands(platform):
     assert newest_landed_partition(platform.instance, platform.spec.name) is None
-    assert active_triggers(platform.instance, platform.spec) == []
+    assert failing_triggers(platform.instance, platform.spec) == []
     assert requested(platform, platform.evaluate(day(3))) == NOTHING
