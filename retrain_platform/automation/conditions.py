@@ -82,11 +82,19 @@ def check_newly_failed(check: AssetCheckKey) -> AutomationCondition:
     return matches.newly_true().with_label(f"{check.name} check failed")
 
 
-def check_failed_since_trained(check: AssetCheckKey) -> AutomationCondition:
-    """True on the evaluation where ``check`` has a failing result on the newest landed partition that is newer
-    than the target's last training (see :mod:`retrain_platform.automation.rearm`: the volume trigger)."""
-    label = f"{check.name} failing on the {NEWEST_LANDED} since the last training"
-    return CheckFailedSinceTargetUpdated(check, label).newly_true().with_label(f"{check.name} check failed")
+def volume_due(check: AssetCheckKey) -> AutomationCondition:
+    """The volume trigger: ``check`` failed on the newest landed partition after the last training, and the last
+    training did not fail (a failed one is retried on the retry cadence instead).
+
+    A state, not an event (see :mod:`retrain_platform.automation.rearm`): it holds until a candidate trains, so
+    it is not wrapped in ``since_last_handled`` like the episode triggers. That also trains the *first* model when
+    the very first evaluation already finds enough data (a deployment started on a filled landing folder, a
+    backtest with ``min_partitions: 1``), which ``since_last_handled`` counts as handled and so would never fire.
+    """
+    fresh = CheckFailedSinceTargetUpdated(check, f"{check.name} failing on the {NEWEST_LANDED} since the last training")
+    not_failed = (~AutomationCondition.execution_failed()).with_label("last training did not fail")
+    not_just_requested = (~AutomationCondition.newly_requested()).with_label("not requested on the previous tick")
+    return (fresh & not_failed & not_just_requested).with_label(f"{check.name} check failed")
 
 
 def newest_features_updated(spec: ModelSpec) -> AutomationCondition:
@@ -103,10 +111,7 @@ def retrain_condition(spec: ModelSpec) -> AutomationCondition:
     """When ``candidate_model`` is trained: a trigger fired, or the last training failed and a retry is due;
     never while a candidate is running."""
     volume = ModelKeys(spec.name).volume_check
-    triggers = [
-        check_failed_since_trained(check) if check == volume else check_newly_failed(check)
-        for check in trigger_checks(spec)
-    ]
+    triggers = [check_newly_failed(check) for check in trigger_checks(spec) if check != volume]
     if spec.triggers.cron:
         # Not before a first model exists: the volume trigger trains it once there is enough data.
         ticked = AutomationCondition.cron_tick_passed(spec.triggers.cron).with_label("schedule ticked")
@@ -118,7 +123,7 @@ def retrain_condition(spec: ModelSpec) -> AutomationCondition:
             AutomationCondition.freshness_failed().with_label("champion freshness failing"),
         )
         triggers.append(stale.newly_true().with_label("champion freshness failed"))
-    # Built as one Or even for a single trigger, so relabelling it never hides that trigger's own label.
+    # Built as one Or even for a single trigger (or none), so relabelling it never hides a trigger's own label.
     fired = OrAutomationCondition(operands=triggers, label="a trigger fired")
     triggered = fired.since_last_handled().with_label("trigger fired since last request")
     # A failed run does not make any trigger newly true again (a failing check keeps failing), so without this
@@ -130,7 +135,7 @@ def retrain_condition(spec: ModelSpec) -> AutomationCondition:
     # No all_deps_blocking_checks_passed() here: on an unpartitioned asset over daily deps it never holds in
     # dagster 1.13 (it wants every dep partition, including never-landed ones). Quarantine still cannot leak
     # into training: a quarantined partition has no features, and training reads features only.
-    wanted = (triggered | retry).with_label("trigger fired or retry due")
+    wanted = (triggered | volume_due(volume) | retry).with_label("trigger fired or retry due")
     return (wanted & no_run_in_progress("candidate")).with_label("retrain")
 
 

@@ -176,7 +176,8 @@ def build_monitoring_assets(
             keys.age_check,
             partitions_def,
             "Warns when the partition is more than max_model_age_days past the end of the champion's "
-            "training window (model age in data time, so replays and backfills see it too).",
+            "training window (model age in data time, so replays and backfills see it too) and no candidate "
+            "was trained in the last max_model_age_days.",
         ),
     ]
 
@@ -224,7 +225,10 @@ def build_monitoring_assets(
         window_end = champion.tags.get(WINDOW_END_TAG)
         age_days = (dt.date.fromisoformat(partition) - dt.date.fromisoformat(window_end)).days if window_end else 0
         max_age = triggers.max_model_age_days
-        too_old = max_age is not None and age_days > max_age
+        tried = _days_since_last_training(context, keys, partition)
+        # A stale champion whose retrain was just rejected is tried again max_age days after that training,
+        # not every day (the check is "a retrain is due by age"), and not never (one endless failure episode).
+        too_old = max_age is not None and age_days > max_age and (tried is None or tried > max_age)
         age_previous = next(iter(earlier_results(context.instance, keys.age_check, partition, limit=1)), None)
         return MaterializeResult(
             metadata={
@@ -261,9 +265,15 @@ def build_monitoring_assets(
                     severity=AssetCheckSeverity.WARN,
                     description=f"champion v{champion.version} trained on data up to {window_end}, "
                     f"{age_days} day(s) before this partition"
-                    + (f" (max {max_age:g})" if max_age is not None else " (no max_model_age_days configured)"),
+                    + (f" (max {max_age:g})" if max_age is not None else " (no max_model_age_days configured)")
+                    + (
+                        f"; a candidate was trained {tried} day(s) ago, so the next attempt is due after {max_age:g}"
+                        if max_age is not None and age_days > max_age and not too_old
+                        else ""
+                    ),
                     metadata={
                         "age_days": age_days,
+                        "days_since_training": -1 if tried is None else tried,
                         CHAMPION_VERSION: champion.version,
                         FAILING_SINCE: episode_start(too_old, partition, age_previous, champion.version) or "",
                     },
@@ -280,3 +290,12 @@ def _holdout_score(tags: dict[str, str]) -> float | None:
         return float(tags[HOLDOUT_SCORE_TAG])
     except (KeyError, ValueError):
         return None
+
+
+def _days_since_last_training(context: AssetExecutionContext, keys: ModelKeys, partition: str) -> int | None:
+    """Days from the end of the latest candidate's training window to ``partition`` (None before any)."""
+    event = context.instance.get_latest_materialization_event(keys.candidate_model)
+    if event is None or "window_end" not in event.asset_materialization.metadata:
+        return None
+    window_end = str(event.asset_materialization.metadata["window_end"].value)
+    return (dt.date.fromisoformat(partition) - dt.date.fromisoformat(window_end)).days

@@ -72,13 +72,27 @@ def test_the_volume_trigger_re_arms_after_each_training_when_every_day_reaches_t
         assert requested(platform, platform.evaluate(day(i))) == NOTHING, i
 
 
-def test_the_volume_trigger_waits_for_the_training_it_requested(seeded):
+def test_the_volume_trigger_is_a_state_until_a_training_answers_it(seeded):
     platform = seeded(triggers={"drift": False, "new_rows": 250})
     land_drift(platform, SEEDED_NEXT, ())
     assert requested(platform, platform.evaluate(day(SEEDED_NEXT))) == RETRAIN
-    # the requested training has not run yet: a second failing day is the same request, not another one
-    land_drift(platform, SEEDED_NEXT + 1, ())
-    assert requested(platform, platform.evaluate(day(SEEDED_NEXT + 1))) == NOTHING
+    assert requested(platform, platform.evaluate(day(SEEDED_NEXT))) == NOTHING  # not twice in a row
+    # the request never ran (a lost launch): it is requested again rather than forgotten
+    assert requested(platform, platform.evaluate(day(SEEDED_NEXT))) == RETRAIN
+
+
+def test_the_first_model_trains_when_the_very_first_evaluation_already_has_enough_data(platform_factory):
+    from retrain_platform_tests.conftest import make_spec
+
+    platform = platform_factory(make_spec(training={"window_days": 10, "min_partitions": 1, "min_rows": 100}))
+    land_drift(platform, 0, ())  # one day is enough: the volume check fails before anything was evaluated
+    assert check_status(platform, platform.keys.volume_check, day(0).isoformat()) == FAILED
+    evaluation = platform.evaluate(day(0))
+    assert fired_triggers(platform, evaluation) == {"training_volume check failed"}
+    # the gate follows once the candidate exists (eager() waits for a missing dependency)
+    assert requested(platform, evaluation) == {**NOTHING, "candidate_model": 1}
+    assert platform.retrain(asset_selection=[platform.keys.candidate_model]).success
+    assert requested(platform, platform.evaluate(day(0))) == {**NOTHING, "production_model": 1}
 
 
 def test_the_candidate_names_the_trigger_that_fired_as_reason_and_run_tag(seeded):
@@ -109,3 +123,25 @@ def test_an_automated_run_with_no_fresh_trigger_came_from_the_schedule(seeded):
     assert retrain_reason(platform.instance, platform.spec, answered, automated=False).fired == ("manual",)
     # before any candidate, the seeding day's volume failure is fresh: it is what trained the first model
     assert retrain_reason(platform.instance, platform.spec, None, automated=True).fired == ("volume",)
+
+
+def test_a_stale_champion_whose_retrain_was_rejected_is_tried_again_after_max_age_not_never(seeded):
+    gate = {"min_improvement": 0.5, "confidence": 0.9, "bootstrap_samples": 200}  # nothing can pass it
+    platform = seeded(triggers={"drift": False, "max_model_age_days": 2}, gate=gate)
+    first, age = SEEDED_NEXT, platform.keys.age_check
+    for i in range(first, first + 3):
+        land_drift(platform, i, ())
+    assert check_status(platform, age, day(first + 2).isoformat()) == FAILED  # 3 days past the window
+    assert requested(platform, platform.evaluate(day(first + 2))) == RETRAIN
+    assert platform.retrain().success
+    assert platform.registry.champion(platform.spec.name).version == "1"  # rejected: the champion stays stale
+
+    for i in (first + 3, first + 4):  # tried 1 and 2 days ago: not due yet
+        land_drift(platform, i, ())
+        assert check_status(platform, age, day(i).isoformat()) == PASSED
+        assert requested(platform, platform.evaluate(day(i))) == NOTHING
+    land_drift(platform, first + 5, ())  # 3 days since that attempt: due again
+    assert check_status(platform, age, day(first + 5).isoformat()) == FAILED
+    evaluation = platform.evaluate(day(first + 5))
+    assert fired_triggers(platform, evaluation) == {"champion_age check failed"}
+    assert requested(platform, evaluation) == RETRAIN

@@ -225,9 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="N",
         help="do not run evidently for frames with more than N rows (it takes ~100 s and 2 GB at 1M rows)",
     )
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="untraced runs per fast-path timing (the best is kept)"
-    )
+    parser.add_argument("--repeats", type=int, default=3, help="untraced runs per fast-path timing (the best is kept)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
