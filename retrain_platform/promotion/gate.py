@@ -99,12 +99,20 @@ def decide_challenger(
     elif gain < gate.min_improvement:
         promote = False
         reason = f"gain {gain:+.4f} in {metric.name} is below the required margin {gate.min_improvement}"
-    elif ci_low <= 0:
+    elif gate.mode == "better" and ci_low <= 0:
         promote = False
         reason = f"gain {gain:+.4f} is not significant: {level} CI [{ci_low:+.4f}, {ci_high:+.4f}] includes 0"
-    else:
+    elif gate.mode == "not_worse" and ci_high <= 0:
+        promote = False
+        reason = f"candidate is measurably worse: {level} CI [{ci_low:+.4f}, {ci_high:+.4f}] of the gain below 0"
+    elif gate.mode == "better":
         promote = True
         reason = f"gain {gain:+.4f} in {metric.name}, {level} CI [{ci_low:+.4f}, {ci_high:+.4f}] above 0"
+    else:
+        promote = True
+        reason = (
+            f"gain {gain:+.4f} in {metric.name}, not measurably worse: {level} CI [{ci_low:+.4f}, {ci_high:+.4f}]"
+        )
     return GateDecision(
         promote, reason, candidate_score, champion_score, gain, ci_low, ci_high, gate.confidence, len(y_true)
     )

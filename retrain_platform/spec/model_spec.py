@@ -233,10 +233,17 @@ class GateSpec(_Strict):
     """The promotion gate.
 
     A challenger is promoted only when its holdout metric beats the champion's by at least ``min_improvement``
-    *and* the lower end of the paired-bootstrap confidence interval of the difference is above zero at
-    ``confidence``. The very first model is promoted when its holdout metric clears ``min_score``.
+    and the paired-bootstrap confidence interval of the difference (at ``confidence``) says, by ``mode``:
+
+    - ``better``: the interval lies above zero (the candidate is measurably better);
+    - ``not_worse``: the interval reaches above zero (the candidate is not measurably worse). For a model whose
+      data drifts, a fresher model that is as good as the champion on the newest days is the better bet; this
+      still refuses every candidate the holdout shows to be worse.
+
+    The very first model is promoted when its holdout metric clears ``min_score``.
     """
 
+    mode: Literal["better", "not_worse"] = "better"
     min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 1000

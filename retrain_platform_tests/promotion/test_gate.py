@@ -165,6 +165,25 @@ def test_slightly_better_by_chance_on_a_small_noisy_holdout_is_rejected() -> Non
     assert decision.reason.endswith("] includes 0")
 
 
+def test_not_worse_mode_promotes_a_noisy_gain_the_better_mode_rejects() -> None:
+    rng = np.random.default_rng(4)
+    n = 50
+    y = rng.integers(0, 2, n)
+    champion = labels_with_accuracy(y, 30, rng)
+    candidate = champion.copy()
+    wrong, right = np.flatnonzero(champion != y)[:4], np.flatnonzero(champion == y)[:2]
+    candidate[wrong], candidate[right] = y[wrong], 1 - y[right]  # +2 rows of 50: not significant
+    not_worse = GateSpec(bootstrap_samples=200, confidence=0.95, seed=0, mode="not_worse")
+    assert not decide_challenger(ACCURACY, y, candidate, champion, GATE).promote
+    decision = decide_challenger(ACCURACY, y, candidate, champion, not_worse)
+    assert decision.promote and decision.ci_low < 0 < decision.ci_high
+    assert "not measurably worse" in decision.reason
+    # it still refuses what the holdout shows to be worse, and what misses the margin
+    assert not decide_challenger(ACCURACY, y, champion, candidate, not_worse).promote
+    strict = not_worse.model_copy(update={"min_improvement": 0.05})
+    assert not decide_challenger(ACCURACY, y, candidate, champion, strict).promote
+
+
 def test_margin_larger_than_the_gain_is_rejected_with_the_margin_reason() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)
