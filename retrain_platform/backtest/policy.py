@@ -1,9 +1,9 @@
 """The spec's own policy, replayed through the real platform on a throwaway home.
 
 Every day's file is landed in the model's landing folder; the landing sensor, the ingest job, Dagster's
-automation evaluator, the monitoring assets, training and the gate then run exactly as in production (the
-replay machinery of ``retrain demo``), at the simulated time. Nothing is shortcut: what the backtest reports is
-what the platform would have done.
+automation evaluator, the monitoring assets, training and the gate then run exactly as in production (driven
+by :class:`~retrain_platform.orchestration.replay.Replay`, as ``retrain demo`` is), at the simulated time. Nothing
+is shortcut: what the backtest reports is what the platform would have done.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dagster import DagsterInstance
 
 from retrain_platform.backtest.data import DayFile
 from retrain_platform.backtest.result import BacktestDay, PolicyResult
-from retrain_platform.demo.replay import DayRow, Replay
 from retrain_platform.keys import ModelKeys
+from retrain_platform.orchestration.replay import DayRow, Replay
 from retrain_platform.registry import ModelRegistry
 from retrain_platform.settings import mlflow_artifact_root
 from retrain_platform.spec.model_spec import LandingSpec, ModelSpec
