@@ -18,6 +18,7 @@ from dagster import DagsterInstance
 from retrain_platform.backtest.data import DayFile
 from retrain_platform.backtest.result import BacktestDay, PolicyResult
 from retrain_platform.keys import ModelKeys
+from retrain_platform.orchestration.ephemeral import ephemeral_instance
 from retrain_platform.orchestration.replay import DayRow, Replay
 from retrain_platform.registry import ModelRegistry
 from retrain_platform.settings import mlflow_artifact_root
@@ -89,7 +90,7 @@ def replay_policy(
     """Replay ``files`` day by day through the platform under ``spec``; the policy's result and the replay."""
     started = time.perf_counter()
     spec = backtest_spec(spec, files, home)
-    instance = DagsterInstance.ephemeral(tempdir=str(home / "dagster"))
+    instance = ephemeral_instance(str(home / "dagster"))
     replay = Replay(home, instance, [spec], resources=throwaway_resources(home))
     folder = replay.lake.landing_dir(spec)
     rows: list[DayRow] = []
