@@ -21,6 +21,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     Definitions,
+    EvaluateAutomationConditionsResult,
     RunRequest,
     build_sensor_context,
     evaluate_automation_conditions,
@@ -86,6 +87,20 @@ def _record(row: DayRow, spec: ModelSpec, result) -> None:
                 row.notes.append(evaluation.description or "schema check failed")
 
 
+def monitoring_runs(evaluation: EvaluateAutomationConditionsResult, keys: ModelKeys) -> dict[str, list[AssetKey]]:
+    """The monitoring assets ``evaluation`` requested, per partition, oldest partition first.
+
+    One run per partition, as the daemon launches them: its automation sensor makes one run request per
+    partition key of a partitions definition (dagster's ``build_run_requests``), so ``drift_report`` and
+    ``champion_performance`` requested for the same day run together.
+    """
+    runs: dict[str, list[AssetKey]] = defaultdict(list)
+    for asset in (keys.drift_report, keys.champion_performance):
+        for partition in evaluation.get_requested_partitions(asset) or []:
+            runs[partition].append(asset)
+    return dict(sorted(runs.items()))
+
+
 class Replay:
     """Drives the platform day by day on a persistent instance."""
 
@@ -139,12 +154,11 @@ class Replay:
             launched = False
             for name, spec in self.specs.items():
                 keys = ModelKeys(name)
-                for asset in (keys.drift_report, keys.champion_performance):
-                    for partition in evaluation.get_requested_partitions(asset) or []:
-                        self._execute(
-                            spec, rows[name], ingest_job_name(name), partition_key=partition, asset_selection=[asset]
-                        )
-                        launched = True
+                for partition, assets in monitoring_runs(evaluation, keys).items():
+                    self._execute(
+                        spec, rows[name], ingest_job_name(name), partition_key=partition, asset_selection=assets
+                    )
+                    launched = True
                 selection = [
                     k for k in (keys.candidate_model, keys.production_model) if evaluation.get_num_requested(k)
                 ]
