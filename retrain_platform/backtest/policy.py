@@ -85,17 +85,30 @@ def _first_scores(instance: DagsterInstance, spec: ModelSpec) -> dict[str, tuple
 
 
 def replay_policy(
-    spec: ModelSpec, files: list[DayFile], home: Path, echo: Callable[[str], None] = print
+    spec: ModelSpec,
+    files: list[DayFile],
+    home: Path,
+    echo: Callable[[str], None] = print,
+    *,
+    instance: DagsterInstance | None = None,
+    on_day: Callable[[DayRow, float], None] | None = None,
 ) -> tuple[PolicyResult, Replay]:
-    """Replay ``files`` day by day through the platform under ``spec``; the policy's result and the replay."""
+    """Replay ``files`` day by day through the platform under ``spec``; the policy's result and the replay.
+
+    ``instance`` defaults to a throwaway in-memory one (:func:`ephemeral_instance`); ``on_day`` is called with
+    each day's row and the seconds that day took (the benchmark's hook).
+    """
     started = time.perf_counter()
     spec = backtest_spec(spec, files, home)
-    instance = ephemeral_instance(str(home / "dagster"))
+    instance = instance or ephemeral_instance(str(home / "dagster"))
     replay = Replay(home, instance, [spec], resources=throwaway_resources(home))
     folder = replay.lake.landing_dir(spec)
     rows: list[DayRow] = []
     for i, file in enumerate(files):
+        day_started = time.perf_counter()
         rows.append(replay.day(file.day, lambda day, _rows, file=file: _land(file, folder))[spec.name])
+        if on_day is not None:
+            on_day(rows[-1], time.perf_counter() - day_started)
         if (i + 1) % 30 == 0 or i + 1 == len(files):
             echo(f"  {spec.name}: {i + 1}/{len(files)} days replayed in {time.perf_counter() - started:.0f} s")
     scores = _first_scores(instance, spec)
