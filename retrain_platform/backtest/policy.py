@@ -1,9 +1,9 @@
 """The spec's own policy, replayed through the real platform on a throwaway home.
 
 Every day's file is landed in the model's landing folder; the landing sensor, the ingest job, Dagster's
-automation evaluator, the monitoring assets, training and the gate then run exactly as in production (the
-replay machinery of ``retrain demo``), at the simulated time. Nothing is shortcut: what the backtest reports is
-what the platform would have done.
+automation evaluator, the monitoring assets, training and the gate then run exactly as in production (driven
+by :class:`~retrain_platform.orchestration.replay.Replay`, as ``retrain demo`` is), at the simulated time. Nothing
+is shortcut: what the backtest reports is what the platform would have done.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from dagster import DagsterInstance
 
 from retrain_platform.backtest.data import DayFile
 from retrain_platform.backtest.result import BacktestDay, PolicyResult
-from retrain_platform.demo.replay import DayRow, Replay
 from retrain_platform.keys import ModelKeys
+from retrain_platform.orchestration.ephemeral import ephemeral_instance
+from retrain_platform.orchestration.replay import DayRow, Replay
 from retrain_platform.registry import ModelRegistry
 from retrain_platform.settings import mlflow_artifact_root
 from retrain_platform.spec.model_spec import LandingSpec, ModelSpec
@@ -84,17 +85,30 @@ def _first_scores(instance: DagsterInstance, spec: ModelSpec) -> dict[str, tuple
 
 
 def replay_policy(
-    spec: ModelSpec, files: list[DayFile], home: Path, echo: Callable[[str], None] = print
+    spec: ModelSpec,
+    files: list[DayFile],
+    home: Path,
+    echo: Callable[[str], None] = print,
+    *,
+    instance: DagsterInstance | None = None,
+    on_day: Callable[[DayRow, float], None] | None = None,
 ) -> tuple[PolicyResult, Replay]:
-    """Replay ``files`` day by day through the platform under ``spec``; the policy's result and the replay."""
+    """Replay ``files`` day by day through the platform under ``spec``; the policy's result and the replay.
+
+    ``instance`` defaults to a throwaway in-memory one (:func:`ephemeral_instance`); ``on_day`` is called with
+    each day's row and the seconds that day took (the benchmark's hook).
+    """
     started = time.perf_counter()
     spec = backtest_spec(spec, files, home)
-    instance = DagsterInstance.ephemeral(tempdir=str(home / "dagster"))
+    instance = instance or ephemeral_instance(str(home / "dagster"))
     replay = Replay(home, instance, [spec], resources=throwaway_resources(home))
     folder = replay.lake.landing_dir(spec)
     rows: list[DayRow] = []
     for i, file in enumerate(files):
+        day_started = time.perf_counter()
         rows.append(replay.day(file.day, lambda day, _rows, file=file: _land(file, folder))[spec.name])
+        if on_day is not None:
+            on_day(rows[-1], time.perf_counter() - day_started)
         if (i + 1) % 30 == 0 or i + 1 == len(files):
             echo(f"  {spec.name}: {i + 1}/{len(files)} days replayed in {time.perf_counter() - started:.0f} s")
     scores = _first_scores(instance, spec)

@@ -22,7 +22,7 @@ from retrain_platform.backtest.baselines import FeatureCache, run_schedule, scor
 from retrain_platform.backtest.data import daily_files
 from retrain_platform.backtest.policy import replay_policy
 from retrain_platform.backtest.result import BacktestResult, PolicyResult, PromotionOutcome
-from retrain_platform.demo.replay import Replay
+from retrain_platform.orchestration.replay import Replay
 from retrain_platform.promotion.metrics import METRICS
 from retrain_platform.registry import PREVIOUS_TAG
 from retrain_platform.spec.model_spec import ModelSpec

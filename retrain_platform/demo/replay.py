@@ -1,60 +1,25 @@
 """``retrain demo``: replay days of both example models through the same sensors and automation conditions.
 
-Each simulated day: the generator lands that day's files; every landing sensor is ticked and its run requests
-are executed; then Dagster's own automation evaluator (``evaluate_automation_conditions``, what the daemon's
-automation sensor calls) decides what else to run, at the simulated time, until it requests nothing more.
-Runs execute in-process against the persistent instance under ``RETRAIN_HOME``, so ``make ui`` afterwards shows
-every run, materialization, check result and the lineage.
+The days are driven by :class:`~retrain_platform.orchestration.replay.Replay`: the generator lands each day's
+files, the landing sensors and Dagster's automation evaluator do the rest. Runs execute in-process against the
+persistent instance under ``RETRAIN_HOME``, so ``make ui`` afterwards shows every run, materialization, check
+result and the lineage.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dagster import (
-    AssetKey,
-    DagsterEventType,
-    DagsterInstance,
-    Definitions,
-    RunRequest,
-    build_sensor_context,
-    evaluate_automation_conditions,
-)
+from dagster import DagsterInstance
 
-from retrain_platform.definitions import build_definitions
 from retrain_platform.demo.generator import churn_day, corrupt, land, sales_day
-from retrain_platform.keys import ModelKeys
-from retrain_platform.pipeline import ingest_job_name, retrain_job_name
+from retrain_platform.orchestration.replay import DayRow, Replay
 from retrain_platform.spec import ModelSpec, load_specs
-from retrain_platform.storage.lake import Lake
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "specs"
-# The instance records every event whatever the console shows; the replay prints its own timeline instead of
-# Dagster's step-by-step console log (expected failures, such as a quarantined partition, included).
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-# Evaluate automation early the next morning, after the cron ticks of the example specs (04:00 UTC).
-EVALUATION_HOUR = 6
-
-
-@dataclass
-class DayRow:
-    """One model's day in the timeline."""
-
-    day: str
-    rows: int | None = None
-    validation: str = "-"
-    drift_share: float | None = None
-    champion_metric: float | None = None
-    champion_version: str | None = None
-    retrain_reason: str | None = None
-    candidate_version: str | None = None
-    gate: str | None = None
-    gate_reason: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,116 +37,6 @@ class DemoResult:
             "days": self.days,
             "timeline": {m: [asdict(r) for r in rows] for m, rows in self.timeline.items()},
         }
-
-
-def _record(row: DayRow, spec: ModelSpec, result) -> None:
-    """Fold the events of one executed run into a model's timeline row."""
-    keys = ModelKeys(spec.name)
-    for event in result.all_events:
-        kind = event.event_type
-        if kind in (DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION):
-            data = event.event_specific_data
-            entry = data.materialization if kind == DagsterEventType.ASSET_MATERIALIZATION else data.asset_observation
-            meta = {k: v.value for k, v in entry.metadata.items()}
-            key: AssetKey = entry.asset_key
-            if key == keys.features:
-                row.rows = meta.get("dagster/row_count", row.rows)
-                row.validation = "quarantined" if meta.get("quarantined") else "ok"
-            elif key == keys.drift_report and "drifted_share" in meta:
-                row.drift_share = round(meta["drifted_share"], 3)
-            elif key == keys.champion_performance and spec.metric.name in meta:
-                row.champion_metric = round(meta[spec.metric.name], 4)
-                row.champion_version = meta["champion_version"]
-            elif key == keys.candidate_model:
-                row.retrain_reason = meta["reason"]
-                row.candidate_version = meta["version"]
-            elif key == keys.production_model and "decision" in meta:
-                row.gate = meta["decision"]
-                row.gate_reason = meta["reason"]
-        elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
-            if evaluation.asset_check_key == keys.schema_check and not evaluation.passed:
-                row.notes.append(evaluation.description or "schema check failed")
-
-
-class Replay:
-    """Drives the platform day by day on a persistent instance."""
-
-    def __init__(self, home: Path, instance: DagsterInstance, specs: list[ModelSpec], resources: dict | None = None):
-        """Replay ``specs`` on ``instance``; ``resources`` defaults to the environment's under ``home``."""
-        self.home = home
-        self.instance = instance
-        self.specs = {s.name: s for s in specs}
-        self.defs: Definitions = build_definitions(specs, home, resources)
-        self.lake = Lake(root=str(home))
-        self.sensor_cursors: dict[str, str | None] = defaultdict(lambda: None)
-        self.automation_cursor = None
-        self.timeline: dict[str, list[DayRow]] = {name: [] for name in self.specs}
-
-    def _execute(self, spec: ModelSpec, row: DayRow, job_name: str, **kwargs) -> None:
-        """Execute one requested run in-process on the instance and fold its events into the timeline."""
-        tags = {"retrain/replay": "true", **kwargs.pop("tags", {})}
-        run = self.defs.resolve_job_def(job_name).execute_in_process(
-            instance=self.instance, run_config=QUIET, tags=tags, raise_on_error=False, **kwargs
-        )
-        _record(row, spec, run)
-
-    def sensor_requests(self, name: str) -> list[RunRequest]:
-        """Tick ``name``'s landing sensor once; its run requests, tagged as the daemon tags them."""
-        sensor = self.defs.resolve_sensor_def(f"{name}_landing_sensor")
-        context = build_sensor_context(
-            instance=self.instance, cursor=self.sensor_cursors[name], resources={"lake": self.lake}
-        )
-        result = sensor(context)
-        self.sensor_cursors[name] = getattr(result, "cursor", None) or context.cursor
-        return [
-            request.with_replaced_attrs(tags={**request.tags, "dagster/sensor_name": sensor.name})
-            for request in getattr(result, "run_requests", None) or []
-        ]
-
-    def tick_sensors(self, rows: dict[str, DayRow]) -> None:
-        """Evaluate every landing sensor once and execute the runs it requests."""
-        for name, spec in self.specs.items():
-            for request in self.sensor_requests(name):
-                self._execute(
-                    spec, rows[name], ingest_job_name(name), partition_key=request.partition_key, tags=request.tags
-                )
-
-    def run_automation(self, now: dt.datetime, rows: dict[str, DayRow]) -> None:
-        """Evaluate the automation conditions at ``now`` and execute what they request, until quiet."""
-        for _ in range(4):
-            evaluation = evaluate_automation_conditions(
-                defs=self.defs, instance=self.instance, cursor=self.automation_cursor, evaluation_time=now
-            )
-            self.automation_cursor = evaluation.cursor
-            launched = False
-            for name, spec in self.specs.items():
-                keys = ModelKeys(name)
-                for asset in (keys.drift_report, keys.champion_performance):
-                    for partition in evaluation.get_requested_partitions(asset) or []:
-                        self._execute(
-                            spec, rows[name], ingest_job_name(name), partition_key=partition, asset_selection=[asset]
-                        )
-                        launched = True
-                selection = [
-                    k for k in (keys.candidate_model, keys.production_model) if evaluation.get_num_requested(k)
-                ]
-                if selection:
-                    self._execute(spec, rows[name], retrain_job_name(name), asset_selection=selection)
-                    launched = True
-            if not launched:
-                return
-
-    def day(self, day: dt.date, land_files) -> dict[str, DayRow]:
-        """Land one day's files, tick sensors, run automation; return the day's timeline rows."""
-        rows = {name: DayRow(day=day.isoformat()) for name in self.specs}
-        land_files(day, rows)
-        self.tick_sensors(rows)
-        now = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(EVALUATION_HOUR), tzinfo=dt.UTC)
-        self.run_automation(now, rows)
-        for name, row in rows.items():
-            self.timeline[name].append(row)
-        return rows
 
 
 def run_demo(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from retrain_platform.demo.replay import DayRow, DemoResult, format_timeline, write_json
+from retrain_platform.demo.replay import DemoResult, format_timeline, write_json
+from retrain_platform.orchestration.replay import DayRow
 
 
 def _result() -> DemoResult:

@@ -2,8 +2,8 @@
 
 Everything a deployment has is real and on disk: a persistent SQLite Dagster instance, a SQLite MLflow store with
 its artifact folder, the landing folder and the lake. The landing sensor and the automation conditions are the
-platform's own, driven as in the replay (:class:`~retrain_platform.demo.replay.Replay`). What differs is how a run
-executes when a fault is injected: in a separate worker process (:mod:`retrain_platform_tests.faults.worker`)
+platform's own, driven as in the replay (:class:`~retrain_platform.orchestration.replay.Replay`). What differs is
+how a run executes when a fault is injected: in a separate worker process (:mod:`retrain_platform_tests.faults.worker`)
 with ``RETRAIN_FAILPOINTS`` set, so a ``kill`` fail point SIGKILLs it mid-step and leaves a STARTED run behind,
 exactly like an OOM kill or a lost node.
 
@@ -33,10 +33,10 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.instance.ref import InstanceRef
 from dagster._serdes import deserialize_value, serialize_value
 
-from retrain_platform.demo.replay import DayRow, Replay
 from retrain_platform.failpoints import ENV as FAILPOINTS_ENV
 from retrain_platform.ingest.sensor import retry_delay, sensor_interval
 from retrain_platform.keys import ModelKeys
+from retrain_platform.orchestration.replay import DayRow, Replay
 from retrain_platform.pipeline import ingest_job_name, retrain_job_name
 from retrain_platform.registry import (
     DECIDED_AT_TAG,
