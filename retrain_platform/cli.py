@@ -264,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``retrain`` console script."""
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt as err:
+        # 128 + SIGINT, the shell's convention, so scripts can tell "stopped" from "failed".
+        print(f"stopped: {err}" if str(err) else "stopped", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

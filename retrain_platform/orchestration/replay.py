@@ -121,6 +121,10 @@ class Replay:
         run = self.defs.resolve_job_def(job_name).execute_in_process(
             instance=self.instance, run_config=QUIET, tags=tags, raise_on_error=False, **kwargs
         )
+        if _interrupted(run):
+            # Dagster turns Ctrl-C and SIGTERM inside a step into a failed run; the replay would otherwise take it
+            # for an ordinary failure, retry it and carry on, so a user could not stop a replay.
+            raise KeyboardInterrupt(f"interrupted during run {run.run_id} of {job_name}")
         _record(row, spec, run)
 
     def sensor_requests(self, name: str) -> list[RunRequest]:
@@ -178,3 +182,14 @@ class Replay:
         for name, row in rows.items():
             self.timeline[name].append(row)
         return rows
+
+
+def _interrupted(run) -> bool:
+    """Whether a run failed because the process was interrupted (SIGINT/SIGTERM), not because a step failed."""
+    if run.success:
+        return False
+    for event in run.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None and error.cls_name == "DagsterExecutionInterruptedError":
+            return True
+    return False

@@ -110,9 +110,7 @@ def decide_challenger(
         reason = f"gain {gain:+.4f} in {metric.name}, {level} CI [{ci_low:+.4f}, {ci_high:+.4f}] above 0"
     else:
         promote = True
-        reason = (
-            f"gain {gain:+.4f} in {metric.name}, not measurably worse: {level} CI [{ci_low:+.4f}, {ci_high:+.4f}]"
-        )
+        reason = f"gain {gain:+.4f} in {metric.name}, not measurably worse: {level} CI [{ci_low:+.4f}, {ci_high:+.4f}]"
     return GateDecision(
         promote, reason, candidate_score, champion_score, gain, ci_low, ci_high, gate.confidence, len(y_true)
     )
