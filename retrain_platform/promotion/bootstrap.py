@@ -347,8 +347,9 @@ def _one_hot(codes: np.ndarray, k: int) -> np.ndarray:
 
 def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """``numerator / denominator``, 0 where the denominator is 0 (scikit-learn's ``zero_division=0``)."""
-    return np.divide(numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape),
-                     where=denominator != 0)  # fmt: skip
+    return np.divide(
+        numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape), where=denominator != 0
+    )
 
 
 def _confusion_sums(true_codes: np.ndarray, pred_codes: np.ndarray, k: int) -> np.ndarray:
