@@ -40,8 +40,10 @@ test-faults: install
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# Both benchmarks print measured ratios against a baseline run in the same process (no timed asserts).
 bench: install
 	$(BIN)/python -m retrain_platform_tests.benchmarks.drift_benchmark
+	$(BIN)/python -m retrain_platform_tests.benchmarks.gate_benchmark
 
 lint: install
 	$(BIN)/ruff check retrain_platform retrain_platform_tests

@@ -1,7 +1,9 @@
 """The promotion gate: is a candidate measurably better than the champion, or only lucky on this holdout?
 
-Both models are scored on the same holdout rows, so their errors are paired; a paired bootstrap of the metric
-difference gives a confidence interval that accounts for that pairing (``scipy.stats.bootstrap(paired=True)``).
+Both models are scored on the same holdout rows, so their errors are paired; a paired percentile bootstrap of the
+metric difference gives a confidence interval that accounts for that pairing
+(:func:`~retrain_platform.promotion.bootstrap.gain_interval`: scipy's ``bootstrap(method="percentile")`` statistic,
+computed from per-row draw counts instead of re-scoring every resample with scikit-learn).
 The candidate wins only when the observed gain reaches the spec's margin *and* the interval excludes zero.
 """
 
@@ -10,15 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import sklearn
-from scipy import stats
 
+from retrain_platform.promotion.bootstrap import gain_interval
 from retrain_platform.promotion.metrics import Metric
 from retrain_platform.spec.model_spec import GateSpec
-
-# scipy materialises a batch of resamples of every input array at once (batch=None means all of them: 14 GB for
-# a 2M-row holdout). About this many resampled values per batch keeps the gate near 100 MB whatever the size.
-_RESAMPLED_VALUES_PER_BATCH = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -66,32 +63,16 @@ def decide_challenger(
     champion_score = metric.score(y_true, champion_pred)
     gain = metric.gain(candidate_score, champion_score)
 
-    # Rows are resampled by index, so a prediction may be 2-D (one probability column per class, multiclass
-    # roc_auc or log_loss): scipy's own pairing resamples along the *last* axis, which would resample classes.
-    cand_all, champ_all = np.asarray(candidate_pred), np.asarray(champion_pred)
-
-    def paired_gain(rows):
-        return metric.gain(metric.score(y_true[rows], cand_all[rows]), metric.score(y_true[rows], champ_all[rows]))
-
-    try:
-        # The metric is re-scored on every resample with arguments already validated once above; scikit-learn's
-        # per-call parameter validation would otherwise be about half of the gate's time.
-        with sklearn.config_context(skip_parameter_validation=True):
-            result = stats.bootstrap(
-                (np.arange(len(y_true)),),
-                paired_gain,
-                vectorized=False,
-                n_resamples=gate.bootstrap_samples,
-                confidence_level=gate.confidence,
-                # percentile intervals cost one metric evaluation per resample; BCa adds a jackknife over every row
-                method="percentile",
-                batch=max(1, _RESAMPLED_VALUES_PER_BATCH // (3 * max(len(y_true), 1))),
-                rng=np.random.default_rng(gate.seed),
-            )
-        ci_low, ci_high = (float(x) for x in result.confidence_interval)
-    except ValueError:
-        # A resample can hold a single class (e.g. roc_auc undefined); that holdout is too small to tell.
-        ci_low, ci_high = float("nan"), float("nan")
+    ci_low, ci_high = gain_interval(
+        metric,
+        y_true,
+        candidate_pred,
+        champion_pred,
+        n_resamples=gate.bootstrap_samples,
+        confidence=gate.confidence,
+        seed=gate.seed,
+        scores=(candidate_score, champion_score),
+    )
 
     level = f"{gate.confidence:.0%}"
     if np.isnan(ci_low):

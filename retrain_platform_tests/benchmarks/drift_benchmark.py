@@ -23,16 +23,13 @@ The verdicts column says whether the check's per-column and dataset verdicts equ
 from __future__ import annotations
 
 import argparse
-import gc
-import time
-import tracemalloc
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from retrain_platform.drift import ReferenceSketch, detect_drift
+from retrain_platform_tests.benchmarks.timing import best_time, parse_sizes, traced_peak
 from retrain_platform_tests.drift.evidently_oracle import read_verdict, run_preset
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
@@ -101,28 +98,6 @@ def make_frames(rows: int, mixed: bool, seed: int = 0) -> tuple[pd.DataFrame, pd
                 columns[f"cat_{i}"] = categorical(i, drift=is_current and i == 1)
         frames.append(pd.DataFrame(columns))
     return frames[0], frames[1], kinds
-
-
-def best_time(call: Callable[[], object], repeats: int) -> tuple[float, object]:
-    """Shortest wall time of ``repeats`` runs, and the last result."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        gc.collect()
-        start = time.perf_counter()
-        result = call()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
-def traced_peak(call: Callable[[], object]) -> int:
-    """Peak bytes allocated (Python + NumPy/pandas, via tracemalloc) while ``call`` runs."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        call()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def sort_floor(current: pd.DataFrame) -> None:
@@ -199,19 +174,6 @@ def target_lines(rows: list[Row]) -> list[str]:
 
 def _target(name: str, measured: str, ok: bool) -> str:
     return f"  {name}: {measured} {'PASS' if ok else 'FAIL'}"
-
-
-def parse_sizes(text: str) -> tuple[int, ...]:
-    """``"10000,100000"`` -> ``(10000, 100000)``."""
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--sizes takes comma-separated row counts, e.g. 10000,100000; got {text!r}"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"--sizes needs positive row counts; got {text!r}")
-    return sizes
 
 
 def main(argv: list[str] | None = None) -> None:
