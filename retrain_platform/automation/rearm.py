@@ -21,7 +21,8 @@ class CheckFailedSinceTargetUpdated(AutomationCondition):
     """True for an unpartitioned target when ``check``'s result on its model's newest landed partition failed
     after the target's latest materialization (or the target was never materialized).
 
-    Two storage reads per evaluation (the check's latest result, the target's latest materialization). Like
+    Three storage reads per evaluation (the check's latest result, the run that wrote it, the target's latest
+    materialization); a result whose run is still going counts once that run has finished. Like
     :class:`~retrain_platform.automation.landed.NewestLandedPartition` it is arbitrary Python, so it needs the
     automation sensor to run in the code server (``use_user_code_server=True``).
     """
@@ -64,6 +65,12 @@ class CheckFailedSinceTargetUpdated(AutomationCondition):
             [self._check], partition_filter=PartitionKeyFilter(key=newest)
         ).get(self._check)
         if record is None or record.status != AssetCheckExecutionRecordStatus.FAILED or record.event is None:
+            return AutomationResult(context, context.get_empty_subset())
+        run = instance.get_run_by_id(record.run_id)
+        if run is not None and not run.is_finished:
+            # The result is read straight from storage, before the ingest run that wrote it has finished; wait for
+            # the run, as Dagster's own conditions do, so the training starts on the same tick as the day's
+            # monitoring instead of racing ahead of it.
             return AutomationResult(context, context.get_empty_subset())
         target = instance.get_latest_materialization_event(context.key)
         fresh = target is None or record.event.timestamp > target.timestamp
