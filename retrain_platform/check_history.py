@@ -1,4 +1,4 @@
-"""Earlier results of a daily check: what a trigger check needs to know about the days before this one.
+"""Earlier results of a daily check, and the last training: what a trigger check needs to know of the past.
 
 A trigger check is a statement about one partition, but a good trigger looks back: a drift episode stays open
 until the share clearly falls (hysteresis), and a performance decline is a window of days, not one noisy day.
@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetCheckKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+FAILING_SINCE = "failing_since"
+"""Check metadata: the first partition of the check's current failure episode ("" when passing)."""
+CHAMPION_VERSION = "champion_version"
+"""Check metadata: the champion version the check judged."""
 # Executions read per lookup: enough to cover a window of days even when some were re-run several times.
 _HISTORY_LIMIT = 200
 
@@ -50,3 +54,11 @@ def earlier_results(
         metadata = {name: value.value for name, value in evaluation.metadata.items()}
         latest[day] = PastCheckResult(day, bool(evaluation.passed), metadata)
     return [latest[day] for day in sorted(latest, reverse=True)[:limit]]
+
+
+def last_training_window_end(instance: DagsterInstance, candidate: AssetKey) -> str | None:
+    """The last partition of the latest trained candidate's window (its ``window_end``), None before any."""
+    event = instance.get_latest_materialization_event(candidate)
+    if event is None or "window_end" not in event.asset_materialization.metadata:
+        return None
+    return str(event.asset_materialization.metadata["window_end"].value)

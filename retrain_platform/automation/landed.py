@@ -15,6 +15,9 @@ candidate reading which triggers were failing).
 
 from __future__ import annotations
 
+import copy
+from typing import Self
+
 from dagster import AssetCheckKey, AssetKey, AutomationCondition, AutomationContext, AutomationResult, DagsterInstance
 from dagster._core.definitions.partitions.subset import TimeWindowPartitionsSubset
 
@@ -37,7 +40,28 @@ def newest_landed_partition(instance: DagsterInstance, model: str) -> str | None
     return max(instance.get_materialized_partitions(ModelKeys(model).raw_batch), default=None)
 
 
-class NewestLandedPartition(AutomationCondition):
+class StatelessCondition(AutomationCondition):
+    """Base of the platform's own conditions: stateless (no cursor), labelled like Dagster's built-in ones."""
+
+    _label: str | None = None
+
+    @property
+    def requires_cursor(self) -> bool:
+        """Stateless: the answer depends only on what storage holds now."""
+        return False
+
+    def get_label(self) -> str | None:
+        """The label the UI's automation view shows."""
+        return self._label
+
+    def with_label(self, label: str | None) -> Self:
+        """A copy with another label (the same spelling as Dagster's own conditions)."""
+        labelled = copy.copy(self)
+        labelled._label = label
+        return labelled
+
+
+class NewestLandedPartition(StatelessCondition):
     """True for the partition of the target that is its model's newest landed partition (see the module).
 
     Works on any daily-partitioned asset or check of a model (its ``raw_batch`` is found from the target's key).
@@ -59,19 +83,6 @@ class NewestLandedPartition(AutomationCondition):
     def description(self) -> str:
         """What the UI shows for the node."""
         return "Partition is the newest partition of the model's raw_batch that has a materialization"
-
-    @property
-    def requires_cursor(self) -> bool:
-        """Stateless: the answer depends only on the materializations stored now."""
-        return False
-
-    def get_label(self) -> str | None:
-        """The label the UI's automation view shows."""
-        return self._label
-
-    def with_label(self, label: str | None) -> NewestLandedPartition:
-        """A copy with another label (the same spelling as Dagster's own conditions)."""
-        return NewestLandedPartition(label)
 
     async def evaluate(self, context: AutomationContext) -> AutomationResult:
         """Intersect the candidates with the newest landed partition (one cached status read per tick)."""

@@ -10,14 +10,14 @@ candidate) and true again once a new failing result lands: each ``newly_true`` i
 
 from __future__ import annotations
 
-from dagster import AssetCheckKey, AutomationCondition, AutomationContext, AutomationResult
+from dagster import AssetCheckKey, AutomationContext, AutomationResult
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from retrain_platform.automation.landed import newest_landed_partition
+from retrain_platform.automation.landed import StatelessCondition, newest_landed_partition
 
 
-class CheckFailedSinceTargetUpdated(AutomationCondition):
+class CheckFailedSinceTargetUpdated(StatelessCondition):
     """True for an unpartitioned target when ``check``'s result on its model's newest landed partition failed
     after the target's latest materialization (or the target was never materialized).
 
@@ -40,19 +40,6 @@ class CheckFailedSinceTargetUpdated(AutomationCondition):
     def description(self) -> str:
         """What the UI shows for the node."""
         return f"{self._check.name} failed on the newest landed partition after this asset last materialized"
-
-    @property
-    def requires_cursor(self) -> bool:
-        """Stateless: the answer depends only on what storage holds now."""
-        return False
-
-    def get_label(self) -> str | None:
-        """The label the UI's automation view shows."""
-        return self._label
-
-    def with_label(self, label: str | None) -> CheckFailedSinceTargetUpdated:
-        """A copy with another label (the same spelling as Dagster's own conditions)."""
-        return CheckFailedSinceTargetUpdated(self._check, label)
 
     async def evaluate(self, context: AutomationContext) -> AutomationResult:
         """All of the (unpartitioned) candidate subset when the check failed since the target's last update."""

@@ -20,6 +20,7 @@ from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from retrain_platform.automation.landed import newest_landed_partition
+from retrain_platform.check_history import FAILING_SINCE
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
 
@@ -82,7 +83,7 @@ def failing_triggers(instance: DagsterInstance, spec: ModelSpec) -> list[Failing
         evaluation = record.evaluation
         if record.status != AssetCheckExecutionRecordStatus.FAILED or evaluation is None:
             continue
-        since = evaluation.metadata.get("failing_since")
+        since = evaluation.metadata.get(FAILING_SINCE)
         # The volume check re-arms with every training, so it has no episode: it fired on the day it failed.
         failing_since = str(since.value) if since is not None and since.value else newest
         failing.append(FailingTrigger(_TRIGGER_LABELS[key.name], evaluation.description or "", failing_since))

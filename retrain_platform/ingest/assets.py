@@ -22,6 +22,7 @@ from dagster import (
     asset,
 )
 
+from retrain_platform.check_history import last_training_window_end
 from retrain_platform.check_specs import daily_check
 from retrain_platform.ingest.sensor import FINGERPRINT_METADATA, fingerprint
 from retrain_platform.keys import ModelKeys
@@ -86,9 +87,9 @@ def _hash_if_present(lake: Lake, spec: ModelSpec, partition: str) -> str | None:
 
 def _volume_check(context: AssetExecutionContext, lake: Lake, spec: ModelSpec, keys: ModelKeys) -> AssetCheckResult:
     """Is a (re)train due by data volume? The first model waits for ``min_partitions`` and ``min_rows``."""
-    event = context.instance.get_latest_materialization_event(keys.candidate_model)
+    window_end = last_training_window_end(context.instance, keys.candidate_model)
     partitions = lake.feature_partitions(spec.name)
-    if event is None:
+    if window_end is None:
         # Count what the first training could use: the valid partitions of its window, not all history.
         partitions = window_partitions(partitions, spec.training.window_days)
         rows = lake.feature_rows(spec.name, partitions)
@@ -98,7 +99,6 @@ def _volume_check(context: AssetExecutionContext, lake: Lake, spec: ModelSpec, k
             f"(first training needs {spec.training.min_partitions} and {spec.training.min_rows})"
         )
     else:
-        window_end = event.asset_materialization.metadata["window_end"].value
         newer = [p for p in partitions if p > window_end]
         rows = lake.feature_rows(spec.name, newer)
         limit = spec.triggers.new_rows

@@ -22,13 +22,11 @@ from dagster import (
     asset,
 )
 
-from retrain_platform.check_history import earlier_results
+from retrain_platform.check_history import CHAMPION_VERSION, FAILING_SINCE, earlier_results, last_training_window_end
 from retrain_platform.check_specs import daily_check
 from retrain_platform.drift import detect_drift
 from retrain_platform.keys import ModelKeys
 from retrain_platform.monitoring.signals import (
-    CHAMPION_VERSION,
-    FAILING_SINCE,
     drift_signal,
     episode_start,
     performance_signal,
@@ -223,9 +221,10 @@ def build_monitoring_assets(
             previous=next(iter(earlier), None),
         )
         window_end = champion.tags.get(WINDOW_END_TAG)
-        age_days = (dt.date.fromisoformat(partition) - dt.date.fromisoformat(window_end)).days if window_end else 0
+        age_days = _days_between(window_end, partition) if window_end else 0
         max_age = triggers.max_model_age_days
-        tried = _days_since_last_training(context, keys, partition)
+        trained_through = last_training_window_end(context.instance, keys.candidate_model)
+        tried = None if trained_through is None else _days_between(trained_through, partition)
         # A stale champion whose retrain was just rejected is tried again max_age days after that training,
         # not every day (the check is "a retrain is due by age"), and not never (one endless failure episode).
         too_old = max_age is not None and age_days > max_age and (tried is None or tried > max_age)
@@ -292,10 +291,6 @@ def _holdout_score(tags: dict[str, str]) -> float | None:
         return None
 
 
-def _days_since_last_training(context: AssetExecutionContext, keys: ModelKeys, partition: str) -> int | None:
-    """Days from the end of the latest candidate's training window to ``partition`` (None before any)."""
-    event = context.instance.get_latest_materialization_event(keys.candidate_model)
-    if event is None or "window_end" not in event.asset_materialization.metadata:
-        return None
-    window_end = str(event.asset_materialization.metadata["window_end"].value)
-    return (dt.date.fromisoformat(partition) - dt.date.fromisoformat(window_end)).days
+def _days_between(earlier: str, later: str) -> int:
+    """Days from partition ``earlier`` to partition ``later``."""
+    return (dt.date.fromisoformat(later) - dt.date.fromisoformat(earlier)).days

@@ -23,11 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retrain_platform.check_history import PastCheckResult
+from retrain_platform.check_history import CHAMPION_VERSION, FAILING_SINCE, PastCheckResult
 from retrain_platform.promotion.metrics import Metric
-
-FAILING_SINCE = "failing_since"
-CHAMPION_VERSION = "champion_version"
 
 
 @dataclass(frozen=True)

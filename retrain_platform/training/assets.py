@@ -27,6 +27,7 @@ from dagster import (
 from dagster._core.storage.tags import AUTO_MATERIALIZE_TAG, AUTOMATION_CONDITION_TAG
 
 from retrain_platform.automation.reasons import TRIGGER_TAG, RetrainReason, retrain_reason
+from retrain_platform.check_history import last_training_window_end
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
@@ -164,10 +165,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
 
 def _retrain_reason(context: AssetExecutionContext, spec: ModelSpec) -> RetrainReason:
     """The trigger that started this run, also set as the run's ``retrain/trigger`` tag (filterable in the UI)."""
-    previous = context.instance.get_latest_materialization_event(ModelKeys(spec.name).candidate_model)
-    answered_through = None
-    if previous is not None and "window_end" in previous.asset_materialization.metadata:
-        answered_through = str(previous.asset_materialization.metadata["window_end"].value)
+    answered_through = last_training_window_end(context.instance, ModelKeys(spec.name).candidate_model)
     automated = any(tag in context.run.tags for tag in (AUTOMATION_CONDITION_TAG, AUTO_MATERIALIZE_TAG))
     why = retrain_reason(context.instance, spec, answered_through, automated=automated)
     context.instance.add_run_tags(context.run_id, {TRIGGER_TAG: why.tag})
