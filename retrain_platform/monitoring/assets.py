@@ -173,9 +173,9 @@ def build_monitoring_assets(
         daily_check(
             keys.age_check,
             partitions_def,
-            "Warns when the partition is more than max_model_age_days past the end of the champion's "
-            "training window (model age in data time, so replays and backfills see it too) and no candidate "
-            "was trained in the last max_model_age_days.",
+            "Warns when the day after this partition would be more than max_model_age_days past the end of "
+            "the champion's training window (model age in data time, so replays and backfills see it too) and "
+            "no candidate was trained in the last max_model_age_days: with 7, no champion serves an eighth day.",
         ),
     ]
 
@@ -225,9 +225,12 @@ def build_monitoring_assets(
         max_age = triggers.max_model_age_days
         trained_through = last_training_window_end(context.instance, keys.candidate_model)
         tried = None if trained_through is None else _days_between(trained_through, partition)
+        # The champion scored this partition after the fact; the next day is served by whatever is champion once
+        # this one is handled, so a retrain is due when that next day would be more than max_age past the window
+        # (with max_age 7 no model serves an eighth day, as with a weekly refit).
         # A stale champion whose retrain was just rejected is tried again max_age days after that training,
         # not every day (the check is "a retrain is due by age"), and not never (one endless failure episode).
-        too_old = max_age is not None and age_days > max_age and (tried is None or tried > max_age)
+        too_old = max_age is not None and age_days + 1 > max_age and (tried is None or tried + 1 > max_age)
         age_previous = next(iter(earlier_results(context.instance, keys.age_check, partition, limit=1)), None)
         return MaterializeResult(
             metadata={
@@ -267,7 +270,7 @@ def build_monitoring_assets(
                     + (f" (max {max_age:g})" if max_age is not None else " (no max_model_age_days configured)")
                     + (
                         f"; a candidate was trained {tried} day(s) ago, so the next attempt is due after {max_age:g}"
-                        if max_age is not None and age_days > max_age and not too_old
+                        if max_age is not None and age_days + 1 > max_age and not too_old
                         else ""
                     ),
                     metadata={

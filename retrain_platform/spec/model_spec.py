@@ -230,15 +230,16 @@ class MetricSpec(_Strict):
 
 
 class GateSpec(_Strict):
-    """The promotion gate.
+    """The promotion gate: a paired bootstrap of the holdout metric's gain (candidate minus champion).
 
-    A challenger is promoted only when its holdout metric beats the champion's by at least ``min_improvement``
-    and the paired-bootstrap confidence interval of the difference (at ``confidence``) says, by ``mode``:
+    The confidence interval of the gain (at ``confidence``) decides, by ``mode``:
 
-    - ``better``: the interval lies above zero (the candidate is measurably better);
-    - ``not_worse``: the interval reaches above zero (the candidate is not measurably worse). For a model whose
-      data drifts, a fresher model that is as good as the champion on the newest days is the better bet; this
-      still refuses every candidate the holdout shows to be worse.
+    - ``better``: promote only when the observed gain reaches ``min_improvement`` and the interval lies above zero
+      (the candidate is measurably better). On drifting data this keeps most champions: two models a few days
+      apart are rarely distinguishable on a small holdout, and the stale one is kept.
+    - ``not_worse``: promote unless the interval lies below zero (the candidate is measurably worse). The fresher
+      model wins a tie, which is what a fixed refit schedule gets right, while a candidate the holdout shows to
+      be worse is still refused.
 
     The very first model is promoted when its holdout metric clears ``min_score``.
     """
@@ -249,6 +250,15 @@ class GateSpec(_Strict):
     bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
     min_score: float | None = None
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _margin_needs_better(self) -> GateSpec:
+        if self.mode == "not_worse" and self.min_improvement > 0:
+            raise ValueError(
+                "min_improvement applies to mode 'better' (the gain a candidate must show); with mode 'not_worse' "
+                "a candidate is promoted unless measurably worse. Remove min_improvement or set mode: better"
+            )
+        return self
 
 
 class ColumnDriftSpec(_Strict):

@@ -99,13 +99,14 @@ def test_performance_floor_failure_requests_a_retrain(seeded):
 
 
 def test_champion_age_failure_requests_a_retrain(seeded):
-    # the champion's window ends on LAST_SEEDED_DAY: two days later it is 2 days old (allowed), three days later not
+    # the champion's window ends on LAST_SEEDED_DAY: it may serve the next two days; once the second has landed,
+    # the third would be 3 days past its window, so a retrain is due
     platform = seeded(triggers={"drift": False, "max_model_age_days": 2})
-    platform.land_and_ingest(1, start=LAST_SEEDED_DAY + dt.timedelta(days=2))
-    assert requested(platform, platform.evaluate(LAST_SEEDED_DAY + dt.timedelta(days=2))) == NOTHING
+    platform.land_and_ingest(1, start=LAST_SEEDED_DAY + dt.timedelta(days=1))
+    assert requested(platform, platform.evaluate(LAST_SEEDED_DAY + dt.timedelta(days=1))) == NOTHING
 
-    platform.land_and_ingest(1, start=LAST_SEEDED_DAY + dt.timedelta(days=3))
-    evaluation = platform.evaluate(LAST_SEEDED_DAY + dt.timedelta(days=3))
+    platform.land_and_ingest(1, start=LAST_SEEDED_DAY + dt.timedelta(days=2))
+    evaluation = platform.evaluate(LAST_SEEDED_DAY + dt.timedelta(days=2))
     assert requested(platform, evaluation) == RETRAIN
     assert fired_triggers(platform, evaluation) == {"champion_age check failed"}
 

@@ -129,19 +129,19 @@ def test_a_stale_champion_whose_retrain_was_rejected_is_tried_again_after_max_ag
     gate = {"min_improvement": 0.5, "confidence": 0.9, "bootstrap_samples": 200}  # nothing can pass it
     platform = seeded(triggers={"drift": False, "max_model_age_days": 2}, gate=gate)
     first, age = SEEDED_NEXT, platform.keys.age_check
-    for i in range(first, first + 3):
+    for i in range(first, first + 2):
         land_drift(platform, i, ())
-    assert check_status(platform, age, day(first + 2).isoformat()) == FAILED  # 3 days past the window
-    assert requested(platform, platform.evaluate(day(first + 2))) == RETRAIN
+    assert check_status(platform, age, day(first).isoformat()) == PASSED  # the next day is 2 past the window
+    assert check_status(platform, age, day(first + 1).isoformat()) == FAILED  # the next day would be 3
+    assert requested(platform, platform.evaluate(day(first + 1))) == RETRAIN
     assert platform.retrain().success
     assert platform.registry.champion(platform.spec.name).version == "1"  # rejected: the champion stays stale
 
-    for i in (first + 3, first + 4):  # tried 1 and 2 days ago: not due yet
-        land_drift(platform, i, ())
-        assert check_status(platform, age, day(i).isoformat()) == PASSED
-        assert requested(platform, platform.evaluate(day(i))) == NOTHING
-    land_drift(platform, first + 5, ())  # 3 days since that attempt: due again
-    assert check_status(platform, age, day(first + 5).isoformat()) == FAILED
-    evaluation = platform.evaluate(day(first + 5))
+    land_drift(platform, first + 2, ())  # tried 1 day ago: not due yet
+    assert check_status(platform, age, day(first + 2).isoformat()) == PASSED
+    assert requested(platform, platform.evaluate(day(first + 2))) == NOTHING
+    land_drift(platform, first + 3, ())  # the day after would be 3 days since that attempt: due again
+    assert check_status(platform, age, day(first + 3).isoformat()) == FAILED
+    evaluation = platform.evaluate(day(first + 3))
     assert fired_triggers(platform, evaluation) == {"champion_age check failed"}
     assert requested(platform, evaluation) == RETRAIN
