@@ -124,6 +124,7 @@ def replay_policy(
                 reason=row.retrain_reason,
                 decision=row.gate or ("quarantined" if row.validation == "quarantined" else None),
                 candidate_version=row.candidate_version,
+                gate_reason=row.gate_reason,
             )
         )
     fits = sum(d.retrained for d in days)

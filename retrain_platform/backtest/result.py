@@ -17,6 +17,7 @@ class BacktestDay:
     reason: str | None = None
     decision: str | None = None
     candidate_version: str | None = None
+    gate_reason: str | None = None
 
 
 @dataclass

@@ -83,11 +83,12 @@ def decide_challenger(
         # A fresher model that the holdout cannot tell apart from the champion is the better bet on drifting
         # data (the backtests in the README measure it); only a measurably worse one is refused.
         promote = ci_high >= 0
-        reason = (
-            f"gain {gain:+.4f} in {metric.name}, not measurably worse: {interval}; the fresher model wins a tie"
-            if promote
-            else f"candidate is measurably worse: {interval} of the gain lies below 0"
-        )
+        if ci_low > 0:
+            reason = f"gain {gain:+.4f} in {metric.name}, measurably better: {interval} above 0"
+        elif promote:
+            reason = f"gain {gain:+.4f} in {metric.name}, not measurably worse: {interval}; the fresher model wins a tie"
+        else:
+            reason = f"candidate is measurably worse: {interval} of the gain lies below 0"
     elif gain < gate.min_improvement:
         promote = False
         reason = f"gain {gain:+.4f} in {metric.name} is below the required margin {gate.min_improvement}"

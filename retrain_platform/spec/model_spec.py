@@ -244,7 +244,7 @@ class GateSpec(_Strict):
     The very first model is promoted when its holdout metric clears ``min_score``.
     """
 
-    mode: Literal["better", "not_worse"] = "better"
+    mode: Literal["better", "not_worse"] = "not_worse"
     min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
@@ -328,7 +328,7 @@ class TriggerSpec(_Strict):
     performance_floor: float | None = None
     performance_drop: Annotated[float, Field(ge=0.0)] | None = None
     performance_window_days: Annotated[int, Field(ge=1, le=90)] = 7
-    max_model_age_days: Annotated[float, Field(gt=0)] | None = None
+    max_model_age_days: Annotated[float, Field(gt=0)] | None = 7.0
     new_rows: Annotated[int, Field(ge=1)] | None = None
     cron: str | None = None
 

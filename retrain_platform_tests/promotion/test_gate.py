@@ -183,7 +183,9 @@ def test_not_worse_mode_promotes_a_tie_either_way_and_refuses_a_measurably_worse
     assert reverse.promote and reverse.gain < 0 < reverse.ci_high
 
     y = rng.integers(0, 2, 300)
-    worse = decide_challenger(ACCURACY, y, labels_with_accuracy(y, 200, rng), labels_with_accuracy(y, 260, rng), not_worse)
+    worse = decide_challenger(
+        ACCURACY, y, labels_with_accuracy(y, 200, rng), labels_with_accuracy(y, 260, rng), not_worse
+    )
     assert not worse.promote and worse.ci_high < 0
     assert worse.reason.startswith("candidate is measurably worse: 95% CI [")
 

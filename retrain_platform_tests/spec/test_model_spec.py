@@ -53,7 +53,7 @@ def test_churn_example_values_and_defaults() -> None:
     spec = load_spec(EXAMPLES / "churn.yaml")
     assert spec.training.window_days == 14
     assert spec.training.holdout_fraction == 0.25
-    assert spec.gate.min_improvement == 0.002
+    assert (spec.gate.mode, spec.gate.min_improvement) == ("not_worse", 0.0)  # the defaults
     assert spec.gate.min_score == 0.6
     assert spec.features["data_usage_gb"].max_null_fraction == 0.05
     assert spec.features["tenure_months"].max_null_fraction == 0.0  # default: never null

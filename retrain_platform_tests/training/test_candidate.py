@@ -91,10 +91,30 @@ def test_candidate_trains_on_valid_partitions_of_its_window_and_is_registered(pl
     # the registered model was refit on the whole window (the default), holdout included
     assert info.tags[FITTED_THROUGH_TAG] == expected[-1]
     assert meta["refit_on_full_window"] is True
+    assert meta["validation_rows"] == 630  # no older day within a window's length of the holdout: just the rest
 
     # and the registered model loads and predicts
     model = platform.registry.load(info)
     assert model.predict_proba(newest[list(spec.features)].head(5).astype({"has_mortgage": bool})).shape == (5, 2)
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_the_validation_fit_learns_from_a_window_as_long_as_the_registered_models(platform_factory, refit):
+    # window days 1..4, holdout days 3..4. Refit on the full window, the gate's stand-in learns from a window of
+    # the same length ending where the holdout begins (days 0..2 of the -1..2 window), like the champion it is
+    # compared with did; without the refit the registered model is the validation fit on the window's rest.
+    spec = make_spec(training={"window_days": 4, "holdout_fraction": 0.5, "refit_on_full_window": refit})
+    platform = platform_factory(spec)
+    platform.land_and_ingest(5, start=day(0))
+    assert platform.retrain(asset_selection=[platform.keys.candidate_model]).success
+
+    event = platform.instance.get_latest_materialization_event(platform.keys.candidate_model)
+    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert (meta["window_start"], meta["train_rows"], meta["holdout_rows"]) == (day(1).isoformat(), 600, 600)
+    assert meta["validation_rows"] == (900 if refit else 600)
+    assert meta["validation_window_start"] == (day(0) if refit else day(1)).isoformat()
+    holdout, _ = platform.lake.read_holdout(spec.name, "1")
+    assert set(holdout["_partition"]) == {day(3).isoformat(), day(4).isoformat()}
 
 
 def test_training_refuses_too_little_data_with_a_clear_message(platform_factory):
