@@ -49,6 +49,11 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 _names = itertools.count()
 
 
+TEST_GATE = {"confidence": 0.9, "bootstrap_samples": 200, "min_score": 0.55}
+# The test gate where a tie keeps the champion: retraining on the same data is then a rejection to observe.
+STRICT_GATE = {**TEST_GATE, "mode": "better"}
+
+
 def spec_dict(name: str, **overrides) -> dict:
     """A small credit-risk classification spec as a dict; ``overrides`` replace top-level sections."""
     data = {
@@ -67,7 +72,7 @@ def spec_dict(name: str, **overrides) -> dict:
         "model": {"estimator": {"class": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 300}}},
         "training": {"window_days": 10, "min_partitions": 3, "min_rows": 200, "holdout_fraction": 0.3},
         "metric": {"name": "roc_auc"},
-        "gate": {"min_improvement": 0.0, "confidence": 0.9, "bootstrap_samples": 200, "min_score": 0.55},
+        "gate": dict(TEST_GATE),
         "drift": {"share_threshold": 0.4, "report": {"when": "never"}},
         "triggers": {"drift": True, "performance_floor": 0.6},
     }

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from retrain_platform.cli import main
-from retrain_platform_tests.conftest import spec_dict
+from retrain_platform_tests.conftest import STRICT_GATE, spec_dict
 from retrain_platform_tests.training.seeded import SEEDED_MODEL, SeededState, copy_seeded_state, seeded_platforms
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_status_and_rollback_refusals(tmp_path, tmp_path_factory, monkeypatch, c
 
 def test_rollback_moves_the_champion_and_status_shows_it(tmp_path, tmp_path_factory, monkeypatch, capsys):
     with seeded_platforms(tmp_path, tmp_path_factory) as make:
-        platform = make()
+        platform = make(gate=STRICT_GATE)
         assert platform.retrain().success  # v2, rejected by the gate
     state = SeededState(platform.home.parent)
     point_cli_at(monkeypatch, state)

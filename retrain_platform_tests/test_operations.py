@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from retrain_platform.operations import model_status, rollback
+from retrain_platform_tests.conftest import STRICT_GATE
 from retrain_platform_tests.training.seeded import LAST_SEEDED_DAY, SEEDED_MODEL, seeded_platforms
 
 NEXT = LAST_SEEDED_DAY + dt.timedelta(days=1)
@@ -70,7 +71,7 @@ def test_status_reports_champion_metric_age_window_drift_and_decision(seeded):
 
 
 def test_status_shows_the_latest_rejection(seeded):
-    platform = seeded()
+    platform = seeded(gate=STRICT_GATE)
     assert platform.retrain().success  # identical data: v2 is rejected
     current = status(platform)
     assert current.champion_version == "1"
@@ -100,7 +101,7 @@ def test_rollback_refusals_leave_the_champion_alone(seeded):
 
 
 def test_rollback_to_a_version_and_back_is_recorded_and_monitoring_keeps_working(seeded):
-    platform = seeded()
+    platform = seeded(gate=STRICT_GATE)
     assert platform.retrain().success  # v2: same data, rejected by the gate, never champion
     assert platform.registry.champion(SEEDED_MODEL).version == "1"
     assert not platform.lake.reference_dir(SEEDED_MODEL, "2").exists()

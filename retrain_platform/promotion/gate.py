@@ -84,9 +84,11 @@ def decide_challenger(
         # data (the backtests in the README measure it); only a measurably worse one is refused.
         promote = ci_high >= 0
         if ci_low > 0:
-            reason = f"gain {gain:+.4f} in {metric.name}, measurably better: {interval} above 0"
+            reason = f"gain {gain:+.4f} in {metric.name}, {interval} above 0"  # measurably better
         elif promote:
-            reason = f"gain {gain:+.4f} in {metric.name}, not measurably worse: {interval}; the fresher model wins a tie"
+            reason = (
+                f"gain {gain:+.4f} in {metric.name}, not measurably worse: {interval}; the fresher model wins a tie"
+            )
         else:
             reason = f"candidate is measurably worse: {interval} of the gain lies below 0"
     elif gain < gate.min_improvement:

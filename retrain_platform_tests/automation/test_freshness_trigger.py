@@ -45,7 +45,7 @@ def test_freshness_failure_requests_one_retrain(platform_factory):
     assert platform.evaluate(last).get_num_requested(platform.keys.candidate_model) == 0
 
 
-def test_no_freshness_trigger_without_max_model_age(platform_factory):
-    spec = make_spec(triggers={"drift": False})
+def test_no_freshness_trigger_when_max_model_age_is_turned_off(platform_factory):
+    spec = make_spec(triggers={"drift": False, "max_model_age_days": None})
     platform = platform_factory(spec)
     assert platform.defs.resolve_asset_graph().get(platform.keys.production_model).freshness_policy is None

@@ -126,7 +126,12 @@ def test_an_automated_run_with_no_fresh_trigger_came_from_the_schedule(seeded):
 
 
 def test_a_stale_champion_whose_retrain_was_rejected_is_tried_again_after_max_age_not_never(seeded):
-    gate = {"mode": "better", "min_improvement": 0.5, "confidence": 0.9, "bootstrap_samples": 200}  # nothing can pass it
+    gate = {
+        "mode": "better",
+        "min_improvement": 0.5,
+        "confidence": 0.9,
+        "bootstrap_samples": 200,
+    }  # nothing can pass it
     platform = seeded(triggers={"drift": False, "max_model_age_days": 2}, gate=gate)
     first, age = SEEDED_NEXT, platform.keys.age_check
     for i in range(first, first + 2):

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 
 from retrain_platform.registry.reference import REFERENCE_ARTIFACT
-from retrain_platform_tests.conftest import START, make_spec
+from retrain_platform_tests.conftest import START, STRICT_GATE, make_spec
 from retrain_platform_tests.training.seeded import LAST_SEEDED_DAY, SEEDED_MODEL, seeded_platforms
 
 
@@ -155,7 +155,7 @@ def test_a_candidate_no_better_than_the_champion_is_rejected(seeded):
 def test_a_holdout_the_champion_was_trained_on_is_compared_whole_and_says_so(seeded):
     # same window, same data: every holdout partition is in the (refit) champion's training data; the gate
     # compares on all of it (in sample for the champion, so the champion is favoured) and says so
-    platform = seeded()
+    platform = seeded(gate=STRICT_GATE)
     assert platform.retrain().success
     assert platform.registry.champion(SEEDED_MODEL).version == "1"
     [rejected] = observations(platform)

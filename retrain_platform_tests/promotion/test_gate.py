@@ -19,7 +19,7 @@ ROC_AUC = METRICS["roc_auc"]
 RMSE = METRICS["rmse"]
 
 # the smallest resample count the spec allows keeps these tests fast
-GATE = GateSpec(bootstrap_samples=200, confidence=0.95, seed=0)
+GATE = GateSpec(bootstrap_samples=200, confidence=0.95, seed=0, mode="better")
 
 
 def labels_with_accuracy(y: np.ndarray, correct: int, rng: np.random.Generator) -> np.ndarray:
@@ -139,7 +139,7 @@ def test_identical_predictions_with_a_margin_are_rejected_for_the_margin() -> No
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 200)
     prediction = labels_with_accuracy(y, 150, rng)
-    gate = GateSpec(bootstrap_samples=200, min_improvement=0.002)
+    gate = GateSpec(bootstrap_samples=200, mode="better", min_improvement=0.002)
     decision = decide_challenger(ACCURACY, y, prediction, prediction, gate)
     assert not decision.promote
     assert decision.reason == "gain +0.0000 in accuracy is below the required margin 0.002"
@@ -203,7 +203,7 @@ def test_margin_larger_than_the_gain_is_rejected_with_the_margin_reason() -> Non
     significant = decide_challenger(ACCURACY, y, candidate, champion, GATE)
     assert significant.promote and significant.ci_low > 0
 
-    gate = GateSpec(bootstrap_samples=200, min_improvement=0.15)
+    gate = GateSpec(bootstrap_samples=200, mode="better", min_improvement=0.15)
     decision = decide_challenger(ACCURACY, y, candidate, champion, gate)
     assert not decision.promote
     assert decision.gain == pytest.approx(0.1)

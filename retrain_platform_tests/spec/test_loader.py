@@ -120,7 +120,7 @@ def test_yaml_scalar_or_empty_file(tmp_path: Path, text: str) -> None:
 def test_typo_suggests_the_field(tmp_path: Path, section: str | None, typo: str, expected: str) -> None:
     data = example("churn")
     node = data if section is None else data[section]
-    node[typo] = node.pop(expected)
+    node[typo] = node.pop(expected, 0.01)  # a field the example leaves at its default gets a value to misspell
     path = write_spec(tmp_path, data)
     err = load_error(path)
     where = typo if section is None else f"{section}.{typo}"
