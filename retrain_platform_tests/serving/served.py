@@ -10,7 +10,9 @@ import pandas as pd
 from fastapi.testclient import TestClient
 
 from retrain_platform.serving import ServeConfig, build_service, create_app
+from retrain_platform.spec import ModelSpec
 from retrain_platform.spec.estimator import model_input
+from retrain_platform.storage.lake import Lake
 from retrain_platform_tests.conftest import Platform
 from retrain_platform_tests.training.seeded import LAST_SEEDED_DAY, SEEDED_MODEL
 
@@ -22,7 +24,12 @@ TEST_CONFIG = ServeConfig(poll_seconds=0.05, log_flush_rows=50, log_flush_second
 
 def features_of(platform: Platform, day: dt.date) -> pd.DataFrame:
     """A landed day's validated features as the lake holds them (what monitoring reads)."""
-    return platform.lake.read_features(SEEDED_MODEL, [day.isoformat()])[list(platform.spec.features)]
+    return day_features(platform.lake, platform.spec, day)
+
+
+def day_features(lake: Lake, spec: ModelSpec, day: dt.date) -> pd.DataFrame:
+    """:func:`features_of` from a lake and a spec."""
+    return lake.read_features(spec.name, [day.isoformat()])[list(spec.features)]
 
 
 def as_records(frame: pd.DataFrame) -> list[dict]:

@@ -105,7 +105,8 @@ def test_messages_say_what_to_send():
         "income: missing column in row(s) [0]; every row needs it; send a JSON number between 0 and 1e+06"
     )
     assert found["age"].message == (
-        "age: wrong type: int column got string in row(s) [0], e.g. 'thirty'; send a whole JSON number between 18 and 120"
+        "age: wrong type: int column got string in row(s) [0], e.g. 'thirty'; "
+        "send a whole JSON number between 18 and 120"
     )
     assert found["channel"].message == (
         "channel: unknown category in row(s) [1], e.g. 'email'; send one of ['web', 'branch', 'phone']"

@@ -64,8 +64,9 @@ def test_a_regressor_answers_its_predictions():
 def test_a_version_predicting_classes_outside_the_spec_is_refused_before_it_serves():
     spec = three_class_spec()
     frame = synthetic_frame(spec)
-    estimator = fit_model(make_spec(target={"name": "tier", "type": "category"}), frame.assign(
-        tier=np.where(frame["tier"] == "gold", "platinum", frame["tier"])
-    ))
+    estimator = fit_model(
+        make_spec(target={"name": "tier", "type": "category"}),
+        frame.assign(tier=np.where(frame["tier"] == "gold", "platinum", frame["tier"])),
+    )
     with pytest.raises(ValueError, match=r"predicts classes \['platinum'\] outside target.categories"):
         prepare(spec, INFO, estimator)

@@ -117,7 +117,9 @@ def test_a_model_without_a_champion_is_not_ready(platform):
     with TestClient(create_app(service)) as client:
         ready = client.get("/readyz")
         malformed = client.post(path, json={"records": [{}]})
-        valid = client.post(path, json={"records": as_records(credit_frame(START, rows=1)[list(platform.spec.features)])})
+        valid = client.post(
+            path, json={"records": as_records(credit_frame(START, rows=1)[list(platform.spec.features)])}
+        )
 
     assert ready.status_code == 503
     assert ready.json()["models"] == {platform.spec.name: None}
@@ -207,8 +209,9 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(seeded):
     with served(seeded, load=load) as client, Firing(client, records) as firing:
         move_alias(seeded, v2)
         wait_for(
-            lambda: sample(scraped(client), "retrain_serve_model_loads_total", model=SEEDED_MODEL, outcome="failed")
-            >= 3,
+            lambda: (
+                sample(scraped(client), "retrain_serve_model_loads_total", model=SEEDED_MODEL, outcome="failed") >= 3
+            ),
             what="three failed loads",
         )
         assert client.get("/readyz").json() == {"ready": True, "models": {SEEDED_MODEL: "1"}}
@@ -275,9 +278,7 @@ def test_the_prediction_log_holds_every_answer_after_a_clean_shutdown(seeded):
 
 
 def test_a_full_buffer_drops_records_and_counts_them_without_failing_requests(seeded):
-    config = ServeConfig(
-        poll_seconds=0.05, max_rows=5, log_capacity_rows=5, log_flush_rows=5, log_flush_seconds=3600
-    )
+    config = ServeConfig(poll_seconds=0.05, max_rows=5, log_capacity_rows=5, log_flush_rows=5, log_flush_seconds=3600)
     records = as_records(features_of(seeded, LAST_SEEDED_DAY).head(2))
     with served(seeded, config) as client:
         statuses = [client.post(PREDICT, json={"records": records}).status_code for _ in range(3)]
