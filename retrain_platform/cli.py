@@ -284,9 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", nargs="*", metavar="MODEL", help="models to serve (default: every spec)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument(
-        "--poll-seconds", type=float, default=10.0, help="how often the champion alias is read (default 10)"
-    )
+    p.add_argument("--poll-seconds", type=float, default=10.0, help="how often the champion alias is read (default 10)")
     p.add_argument(
         "--max-batch-rows",
         type=int,

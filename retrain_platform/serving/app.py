@@ -92,7 +92,9 @@ def create_app(service: PredictionService) -> FastAPI:
             response = _json({"detail": detail, "request_id": request_id}, status, request_id)
         except NotReady:
             status, kind = 503, "not_ready"
-            detail = f"{name} has no champion loaded yet; retry once /readyz answers 200 (a model needs a promoted version)"
+            detail = (
+                f"{name} has no champion loaded yet; retry once /readyz answers 200 (a model needs a promoted version)"
+            )
             response = _json({"detail": detail, "request_id": request_id}, status, request_id)
         except Exception:  # a bug or a model that cannot answer: a 500 the client can quote, the details in the log
             _log.exception("request %s for %s failed", request_id, name)

@@ -64,14 +64,21 @@ class ServeMetrics:
             registry=r,
         )
         self.value = Histogram(
-            "retrain_serve_prediction_value", "Answered regression values.", ["model"], buckets=VALUE_BUCKETS, registry=r
-        )
-        self.version = Gauge(
-            "retrain_serve_model_version", "The registered version answering requests (0: none loaded).", ["model"],
+            "retrain_serve_prediction_value",
+            "Answered regression values.",
+            ["model"],
+            buckets=VALUE_BUCKETS,
             registry=r,
         )
-        self.served = Info("retrain_serve_model", "The version answering requests and when it was loaded.", ["model"],
-                           registry=r)
+        self.version = Gauge(
+            "retrain_serve_model_version",
+            "The registered version answering requests (0: none loaded).",
+            ["model"],
+            registry=r,
+        )
+        self.served = Info(
+            "retrain_serve_model", "The version answering requests and when it was loaded.", ["model"], registry=r
+        )
         self.loads = Counter(
             "retrain_serve_model_loads", "Champion loads by outcome (loaded, failed).", ["model", "outcome"], registry=r
         )

@@ -66,9 +66,7 @@ def entries_table(entries: list[LogEntry], spec: ModelSpec) -> pa.Table:
         {
             "_request_id": list(itertools.chain.from_iterable([e.request_id] * e.rows for e in entries)),
             "_row": np.concatenate([np.arange(e.rows) for e in entries]),
-            "_time": pd.to_datetime(
-                list(itertools.chain.from_iterable([e.time] * e.rows for e in entries)), utc=True
-            ),
+            "_time": pd.to_datetime(list(itertools.chain.from_iterable([e.time] * e.rows for e in entries)), utc=True),
             "_version": list(itertools.chain.from_iterable([e.version] * e.rows for e in entries)),
         }
     )
