@@ -219,7 +219,8 @@ def _serve(args) -> int:
     except ValidationError as err:
         for problem in err.errors():
             field = "--" + "-".join(str(part) for part in problem["loc"]).replace("_", "-")
-            print(f"serve refused: {field if problem['loc'] else 'options'}: {problem['msg']}", file=sys.stderr)
+            message = problem["msg"].removeprefix("Value error, ")
+            print(f"serve refused: {field if problem['loc'] else 'options'}: {message}", file=sys.stderr)
         return 1
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     resources = resolved_resources()

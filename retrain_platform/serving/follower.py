@@ -114,7 +114,7 @@ class ChampionFollower:
             self.refresh_all()
 
     def stop(self) -> None:
-        """Stop polling; waits for a load in progress to finish (it is not published after this returns)."""
+        """Stop polling; a load in progress is finished first, so nothing is swapped after this returns."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
