@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export RETRAIN_HOME ?= $(CURDIR)/.retrain
 export DAGSTER_HOME ?= $(RETRAIN_HOME)/dagster
 
-.PHONY: install demo test test-fast test-faults ui bench lint clean
+.PHONY: install demo test test-fast test-faults ui bench bench-serve lint clean
 
 # Installs the exact versions CI is tested with (constraints.txt) into .venv; re-runs only when they change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -44,6 +44,10 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 bench: install
 	$(BIN)/python -m retrain_platform_tests.benchmarks.drift_benchmark
 	$(BIN)/python -m retrain_platform_tests.benchmarks.gate_benchmark
+
+# `retrain serve` against `mlflow models serve` on the same champion: throughput, p50/p99, alias moves, log loss.
+bench-serve: install
+	$(BIN)/python -m retrain_platform_tests.benchmarks.serve_benchmark
 
 lint: install
 	$(BIN)/ruff check retrain_platform retrain_platform_tests

@@ -1,4 +1,4 @@
-"""The ``retrain`` command: validate specs, run the demo, inspect and roll back models."""
+"""The ``retrain`` command: validate specs, run the demo, inspect and roll back models, serve champions."""
 
 from __future__ import annotations
 
@@ -193,6 +193,41 @@ def _rollback(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from pydantic import ValidationError
+
+    from retrain_platform.resources import resolved_resources
+    from retrain_platform.serving import ServeConfig, serve
+
+    specs = _specs_by_name()
+    unknown = [name for name in args.models if name not in specs]
+    if unknown:
+        print(f"unknown model(s) {unknown}; known: {', '.join(sorted(specs))} (RETRAIN_SPECS)", file=sys.stderr)
+        return 2
+    chosen = {name: specs[name] for name in (args.models or sorted(specs))}
+    try:
+        config = ServeConfig(
+            host=args.host,
+            port=args.port,
+            poll_seconds=args.poll_seconds,
+            max_batch_rows=args.max_batch_rows,
+            log_flush_rows=args.log_flush_rows,
+            log_flush_seconds=args.log_flush_seconds,
+            log_capacity_rows=args.log_capacity_rows,
+            access_log=args.access_log,
+        )
+    except ValidationError as err:
+        for problem in err.errors():
+            field = "--" + "-".join(str(part) for part in problem["loc"]).replace("_", "-")
+            message = problem["msg"].removeprefix("Value error, ")
+            print(f"serve refused: {field if problem['loc'] else 'options'}: {message}", file=sys.stderr)
+        return 1
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    resources = resolved_resources()
+    serve(chosen, resources["registry"], resources["lake"], config)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``retrain`` (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="retrain", description=__doc__)
@@ -243,6 +278,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="manual rollback")
     p.add_argument("--who", help="who asked for it (default: the current user)")
     p.set_defaults(func=_rollback)
+
+    p = commands.add_parser(
+        "serve", help="answer predictions over HTTP with each model's champion, following the alias as it moves"
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL", help="models to serve (default: every spec)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--poll-seconds", type=float, default=10.0, help="how often the champion alias is read (default 10)")
+    p.add_argument(
+        "--max-batch-rows",
+        type=int,
+        default=1000,
+        help="most rows answered by one model call when concurrent requests are batched (default 1000)",
+    )
+    p.add_argument(
+        "--log-flush-rows", type=int, default=10_000, help="write the prediction log once this many rows wait"
+    )
+    p.add_argument(
+        "--log-flush-seconds", type=float, default=5.0, help="...or once this many seconds have passed (default 5)"
+    )
+    p.add_argument(
+        "--log-capacity-rows",
+        type=int,
+        default=1_000_000,
+        help="rows the prediction log buffers before it drops (and counts) new ones (default 1000000)",
+    )
+    p.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    p.set_defaults(func=_serve)
     return parser
 
 

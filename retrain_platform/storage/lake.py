@@ -11,6 +11,7 @@ about as plain paths than as IO-manager inputs. Layout under the root::
     lake/<model>/quarantine/<YYYY-MM-DD>.json   why a partition was refused
     lake/<model>/reference/<version>/         the reference sketch of a model version
     lake/<model>/candidates/<version>/holdout.parquet  a candidate's holdout rows and its predictions on them
+    lake/<model>/predictions/<YYYY-MM-DD>/part-*.parquet  what the serving process answered (by UTC day)
     reports/<model>/drift/<YYYY-MM-DD>.html   evidently reports
 """
 
@@ -191,6 +192,19 @@ class Lake(ConfigurableResource):
             return frame, None
         predictions = frame[stored[0]].to_numpy() if stored == [HOLDOUT_PREDICTION] else frame[stored].to_numpy()
         return frame.drop(columns=stored), predictions
+
+    def predictions_dir(self, model: str, day: str) -> Path:
+        """The folder of one UTC day of ``model``'s prediction log (``retrain serve`` writes ``part-*.parquet``)."""
+        return self.model_dir(model) / "predictions" / day
+
+    def write_predictions(self, model: str, day: str, table: pa.Table, part: str) -> Path:
+        """Add one part file to a day of the prediction log, atomically (readers skip the dot-named temporary).
+
+        Parts are never rewritten: a flush adds a file, so a reader sees every flushed record exactly once.
+        """
+        path = self.predictions_dir(model, day) / f"part-{part}.parquet"
+        _atomic_write(path, lambda tmp: _write_parquet(table, tmp))
+        return path
 
     def report_path(self, model: str, partition: str) -> Path:
         """The evidently drift report of one partition."""

@@ -1,0 +1,49 @@
+"""The serving process's settings, typed and checked once (``retrain serve``'s options map onto them)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServeConfig(BaseModel):
+    """How ``retrain serve`` listens, follows the alias, batches and logs.
+
+    - ``host``/``port``: where it listens; loopback unless told otherwise, like everything else the platform runs.
+    - ``poll_seconds``: how often the ``champion`` alias is read; a promotion or rollback is served within that.
+    - ``max_rows``: the most rows one request may carry; ``max_batch_rows``: the most rows answered by one model
+      call when concurrent requests are answered together.
+    - ``log_flush_rows``/``log_flush_seconds``: the prediction log writes when that many rows wait or that much
+      time has passed; ``log_capacity_rows``: rows it buffers before new records are dropped (and counted).
+    - ``shutdown_seconds``: how long a stop waits for requests in flight before closing connections.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = LOOPBACK
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    poll_seconds: Annotated[float, Field(gt=0)] = 10.0
+    max_rows: Annotated[int, Field(ge=1)] = 10_000
+    max_batch_rows: Annotated[int, Field(ge=1)] = 1_000
+    log_flush_rows: Annotated[int, Field(ge=1)] = 10_000
+    log_flush_seconds: Annotated[float, Field(gt=0)] = 5.0
+    log_capacity_rows: Annotated[int, Field(ge=1)] = 1_000_000
+    shutdown_seconds: Annotated[float, Field(gt=0)] = 30.0
+    access_log: bool = False
+
+    @model_validator(mode="after")
+    def _capacity_holds_a_flush(self) -> ServeConfig:
+        if self.log_capacity_rows < self.log_flush_rows:
+            raise ValueError(
+                f"log_capacity_rows ({self.log_capacity_rows}) is below log_flush_rows ({self.log_flush_rows}): the "
+                "buffer would drop records before a flush could start; raise the capacity or lower the flush size"
+            )
+        if self.log_capacity_rows < self.max_rows:
+            raise ValueError(
+                f"log_capacity_rows ({self.log_capacity_rows}) is below max_rows ({self.max_rows}): a full-size "
+                "request could never be logged; raise the capacity or lower max_rows"
+            )
+        return self
