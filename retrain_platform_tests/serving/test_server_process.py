@@ -100,8 +100,10 @@ def test_a_served_champion_scraped_by_prometheus_and_stopped_cleanly(tmp_path, t
 
         code = server.stop(signal.SIGTERM)
 
-    # uvicorn re-raises the signal once it has shut down cleanly; the log then holds every answered row.
-    assert code == -signal.SIGTERM, server.output()[-2000:]
+    # A clean stop: uvicorn 0.54 re-raises the signal after its shutdown, or exits 0 when the signal lands while
+    # its own handler is being restored (seen in a fresh-clone CI run); either way after the lifespan shutdown,
+    # which is what writes the log, so that is asserted below.
+    assert code in (0, -signal.SIGTERM), server.output()[-2000:]
     output = server.output()
     assert "Waiting for application shutdown." in output and "Application shutdown complete." in output
     log = pd.read_parquet(state.home / "lake" / SEEDED_MODEL / "predictions")
