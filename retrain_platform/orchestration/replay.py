@@ -26,6 +26,7 @@ from dagster import (
     build_sensor_context,
     evaluate_automation_conditions,
 )
+from dagster._core.storage.tags import AUTOMATION_CONDITION_TAG
 
 from retrain_platform.definitions import build_definitions
 from retrain_platform.keys import ModelKeys
@@ -38,6 +39,10 @@ from retrain_platform.storage.lake import Lake
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 # Evaluate automation early the next morning, after the cron ticks of the example specs (04:00 UTC).
 EVALUATION_HOUR = 6
+
+# The tag the daemon puts on the runs automation launches: training reads it to tell a scheduled or freshness
+# retrain from a person's (without it every replayed cron retrain was recorded as a "manual launch").
+FROM_AUTOMATION = {AUTOMATION_CONDITION_TAG: "true"}
 
 
 @dataclass
@@ -160,14 +165,21 @@ class Replay:
                 keys = ModelKeys(name)
                 for partition, assets in monitoring_runs(evaluation, keys).items():
                     self._execute(
-                        spec, rows[name], ingest_job_name(name), partition_key=partition, asset_selection=assets
+                        spec,
+                        rows[name],
+                        ingest_job_name(name),
+                        partition_key=partition,
+                        asset_selection=assets,
+                        tags=FROM_AUTOMATION,
                     )
                     launched = True
                 selection = [
                     k for k in (keys.candidate_model, keys.production_model) if evaluation.get_num_requested(k)
                 ]
                 if selection:
-                    self._execute(spec, rows[name], retrain_job_name(name), asset_selection=selection)
+                    self._execute(
+                        spec, rows[name], retrain_job_name(name), asset_selection=selection, tags=FROM_AUTOMATION
+                    )
                     launched = True
             if not launched:
                 return

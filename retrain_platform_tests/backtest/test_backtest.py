@@ -149,3 +149,16 @@ def test_cli_refuses_a_bad_folder_and_a_bad_schedule(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["backtest", str(spec_file), str(tmp_path), "--schedules", "weekly"])
     assert "'weekly' is not a schedule; use 'never' or a number of days" in capsys.readouterr().err
+
+
+def test_a_scheduled_retrain_in_a_replay_is_recorded_as_the_schedule_not_a_manual_launch(tmp_path):
+    # the replay tags the runs automation requests as the daemon does; training reads that tag to name a cron
+    # retrain (before, every replayed cron retrain said "manual launch")
+    spec = make_spec(
+        training={"window_days": 3, "min_partitions": 2, "min_rows": 200, "holdout_fraction": 0.3},
+        triggers={"drift": False, "cron": "0 4 * * 1", "max_model_age_days": None},
+    )
+    result = run_backtest(spec, _write_days(tmp_path / "data"), schedules=[], home=tmp_path / "home", echo=print)
+    retrains = [d.reason for d in result.policy.days if d.retrained]
+    assert retrains[0].startswith("volume: retrain due: no model trained yet")
+    assert retrains[1:] and all(reason.startswith("schedule (0 4 * * 1)") for reason in retrains[1:]), retrains
