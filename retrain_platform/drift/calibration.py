@@ -147,6 +147,10 @@ def calibrate_thresholds(
         # The method the ordinary days used most is the one the live check will use; pin it.
         method_name, values = max(by_method.items(), key=lambda item: len(item[1]))
         method = get_method(method_name)
+        if kinds[name] not in method.kinds:
+            # Evidently's default rule tests a discrete numerical column (a weekday, say) with chi-square or z,
+            # which an override may not name for a numerical column: such a column keeps the default rule.
+            continue
         finite = np.asarray([v for v in values if math.isfinite(v)])
         if len(finite) < MIN_CALIBRATION_DAYS:
             continue

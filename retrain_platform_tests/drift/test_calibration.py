@@ -124,3 +124,16 @@ def test_bad_parameters_say_what_to_change(kwargs, message):
     arguments = {"day_column": "day", "column_kinds": KINDS, "false_alarm_rate": 0.05, **kwargs}
     with pytest.raises(ValueError, match=message):
         calibrate_thresholds(seasonal_days(5, 50, seed=9), **arguments)
+
+
+def test_a_discrete_numerical_column_tested_by_chi_square_keeps_the_default_rule():
+    # a weekday column on small days: one value per day, so evidently's default rule tests it with chi-square,
+    # which an override may not name for a numerical column (pinning it failed every later drift check)
+    reference = seasonal_days(6, 40, seed=8).assign(weekday=lambda f: f["day"].str[-2:].astype(int) % 4)
+    kinds = {**KINDS, "weekday": "numerical"}
+    calibration = calibrate_thresholds(reference, day_column="day", column_kinds=kinds, false_alarm_rate=0.2)
+    assert "weekday" not in calibration.columns and "level" in calibration.columns
+    sketch = ReferenceSketch.from_frame(reference[list(kinds)], column_kinds=kinds)
+    today = reference[reference["day"] == "2026-01-01"][list(kinds)]
+    result = detect_drift(today, sketch, drift_share=0.3, overrides=calibration.overrides())
+    assert "weekday" in {c.column for c in result.columns}
