@@ -116,7 +116,6 @@ def _backtest(args) -> int:
     except SpecError as err:
         print(err, file=sys.stderr)
         return 1
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         result = run_backtest(spec, args.data, start=args.start, end=args.end, schedules=args.schedules, home=args.home)
     except BacktestInputError as err:
@@ -222,10 +221,16 @@ def _serve(args) -> int:
             message = problem["msg"].removeprefix("Value error, ")
             print(f"serve refused: {field if problem['loc'] else 'options'}: {message}", file=sys.stderr)
         return 1
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     resources = resolved_resources()
     serve(chosen, resources["registry"], resources["lake"], config)
     return 0
+
+
+def _serve_defaults():
+    # Imported here, not at the top: the serving package pulls in FastAPI, which other commands do not need.
+    from retrain_platform.serving.config import ServeConfig
+
+    return ServeConfig()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,26 +288,41 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="answer predictions over HTTP with each model's champion, following the alias as it moves"
     )
     p.add_argument("models", nargs="*", metavar="MODEL", help="models to serve (default: every spec)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument("--poll-seconds", type=float, default=10.0, help="how often the champion alias is read (default 10)")
+    # The defaults are ServeConfig's own, so the options and the typed settings cannot drift apart.
+    defaults = _serve_defaults()
+    p.add_argument(
+        "--host", default=defaults.host, help="address to listen on (default %(default)s: this machine only)"
+    )
+    p.add_argument("--port", type=int, default=defaults.port, help="port to listen on (default %(default)s)")
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=defaults.poll_seconds,
+        help="how often the champion alias is read (default %(default)s)",
+    )
     p.add_argument(
         "--max-batch-rows",
         type=int,
-        default=1000,
-        help="most rows answered by one model call when concurrent requests are batched (default 1000)",
+        default=defaults.max_batch_rows,
+        help="most rows answered by one model call when concurrent requests are batched (default %(default)s)",
     )
     p.add_argument(
-        "--log-flush-rows", type=int, default=10_000, help="write the prediction log once this many rows wait"
+        "--log-flush-rows",
+        type=int,
+        default=defaults.log_flush_rows,
+        help="write the prediction log once this many rows wait (default %(default)s)",
     )
     p.add_argument(
-        "--log-flush-seconds", type=float, default=5.0, help="...or once this many seconds have passed (default 5)"
+        "--log-flush-seconds",
+        type=float,
+        default=defaults.log_flush_seconds,
+        help="...or once this many seconds have passed (default %(default)s)",
     )
     p.add_argument(
         "--log-capacity-rows",
         type=int,
-        default=1_000_000,
-        help="rows the prediction log buffers before it drops (and counts) new ones (default 1000000)",
+        default=defaults.log_capacity_rows,
+        help="rows the prediction log buffers before it drops (and counts) new ones (default %(default)s)",
     )
     p.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
     p.set_defaults(func=_serve)
@@ -320,6 +340,8 @@ def _quiet_libraries() -> None:
         warnings.filterwarnings("ignore", category=category)
     # MLflow configures its own loggers on import from this variable, so setting a level afterwards is lost.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # A progress bar per downloaded artifact would interleave with the tables the commands print.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
