@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrain_platform.spec.model_spec import ColumnSpec, ModelSpec
+from retrain_platform.spec.model_spec import INT64_RANGE, ColumnSpec, ModelSpec
 
 _EXAMPLES = 3
-_INT64 = (-(2**63), 2**63 - 1)
 _BODY_SHAPE = (
     'send {"records": [{"column": value, ...}, ...]} or {"columns": {"column": [value, ...], ...}} '
     "with one value per feature and row"
@@ -153,7 +152,7 @@ class _Column:
                 if type(value) is float and math.isinf(value):
                     infinite.append(i)
                     continue
-                if spec.type == "int" and not _INT64[0] <= value <= _INT64[1]:
+                if spec.type == "int" and not INT64_RANGE[0] <= value <= INT64_RANGE[1]:
                     wrong.append(i)
                     continue
                 if spec.min is not None and value < spec.min:

@@ -100,6 +100,8 @@ class PredictionLog:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._parts = itertools.count()
+        # Read when Prometheus scrapes rather than set on every request: the count already lives here.
+        metrics.log_buffered.set_function(lambda: self._rows)
 
     @property
     def buffered_rows(self) -> int:
@@ -120,7 +122,6 @@ class PredictionLog:
                     self._wake.notify()
         if not kept:
             self.metrics.log_dropped.labels(entry.model, "buffer_full").inc(entry.rows)
-        self.metrics.log_buffered.set(self._rows)
         return kept
 
     def start(self) -> None:
@@ -144,7 +145,6 @@ class PredictionLog:
     def _take(self) -> list[LogEntry]:
         with self._wake:
             entries, self._entries, self._rows = self._entries, [], 0
-        self.metrics.log_buffered.set(0)
         return entries
 
     def flush(self) -> int:

@@ -24,6 +24,8 @@ from pydantic import (
 
 ColumnType = Literal["float", "int", "bool", "category", "string"]
 NUMERIC_TYPES = frozenset({"float", "int"})
+# What an ``int`` column can hold (pandas' Int64): a larger whole number is "whole" but overflows the coercion.
+INT64_RANGE = (-(2**63), 2**63 - 1)
 UnknownCategoryPolicy = Literal["quarantine", "map_to_unknown"]
 ExcessNullsPolicy = Literal["quarantine", "warn"]
 

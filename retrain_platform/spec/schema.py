@@ -14,14 +14,12 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.engines import pandas_engine
 
-from retrain_platform.spec.model_spec import ColumnSpec, ModelSpec
+from retrain_platform.spec.model_spec import INT64_RANGE, ColumnSpec, ModelSpec
 
 _DTYPES = {"float": "float64", "int": "Int64", "bool": "boolean", "string": "string", "category": None}
 _EXAMPLES = 5
 _MIN_ROWS_ERROR = "fewer than {min_rows} row(s)"
 _FINITE_ERROR = "finite (inf is not a value)"
-# What an Int64 column can hold: a larger whole number passes the "is it whole" rule but overflows the coercion.
-_INT64_RANGE = (-(2**63), 2**63 - 1)
 
 
 def _null_tolerance(limit: float) -> pa.Check:
@@ -124,7 +122,7 @@ def _unreadable(series: pd.Series, column_type: str) -> pd.Series:
         numbers = pd.to_numeric(series, errors="coerce")
         bad = present & numbers.isna()
         if column_type == "int":
-            low, high = _INT64_RANGE
+            low, high = INT64_RANGE
             bad |= numbers.notna() & ((numbers % 1 != 0) | (numbers < low) | (numbers > high))
         return bad
     if column_type == "bool":
