@@ -66,6 +66,7 @@ def _decision_metadata(decision: GateDecision, candidate: VersionInfo, champion:
         "ci_high": decision.ci_high,
         "confidence": decision.confidence,
         "holdout_rows": decision.holdout_rows,
+        "tolerated_loss": decision.tolerated_loss,
     }
 
 

@@ -5,7 +5,8 @@ metric difference gives a confidence interval that accounts for that pairing
 (:func:`~retrain_platform.promotion.bootstrap.gain_interval`: scipy's ``bootstrap(method="percentile")`` statistic,
 computed from per-row draw counts instead of re-scoring every resample with scikit-learn).
 In mode ``better`` the candidate wins only when the observed gain reaches the spec's margin *and* the interval lies
-above zero; in mode ``not_worse`` it wins unless the interval lies below zero.
+above zero; in mode ``not_worse`` it wins unless the interval lies below the tolerated loss (``gate.tolerance``
+times the champion's score).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class GateDecision:
     ci_high: float | None
     confidence: float
     holdout_rows: int
+    tolerated_loss: float | None = None  # mode not_worse: the loss of the gain that still counts as a tie
 
     def as_tags(self) -> dict[str, str]:
         """The decision as flat string tags, e.g. for MLflow model-version tags."""
@@ -77,20 +79,30 @@ def decide_challenger(
 
     level = f"{gate.confidence:.0%}"
     interval = f"{level} CI [{ci_low:+.4f}, {ci_high:+.4f}]"
+    tolerated = gate.tolerance * abs(champion_score) if gate.mode == "not_worse" else None
     if np.isnan(ci_low):
         promote, reason = False, "holdout too small or too uniform for a bootstrap interval; champion kept"
     elif gate.mode == "not_worse":
         # A fresher model that the holdout cannot tell apart from the champion is the better bet on drifting
-        # data (the backtests in the README measure it); only a measurably worse one is refused.
-        promote = ci_high >= 0
+        # data (the backtests in the README measure it); only a measurably, and more than negligibly, worse
+        # one is refused.
+        promote = ci_high >= -tolerated
         if ci_low > 0:
             reason = f"gain {gain:+.4f} in {metric.name}, {interval} above 0"  # measurably better
-        elif promote:
+        elif ci_high >= 0:
             reason = (
                 f"gain {gain:+.4f} in {metric.name}, not measurably worse: {interval}; the fresher model wins a tie"
             )
+        elif promote:
+            reason = (
+                f"gain {gain:+.4f} in {metric.name}, {interval}: no loss beyond the tolerated {tolerated:.4f} "
+                f"(gate.tolerance {gate.tolerance:g} of the champion's score) is shown; the fresher model wins a tie"
+            )
         else:
-            reason = f"candidate is measurably worse: {interval} of the gain lies below 0"
+            reason = (
+                f"candidate is measurably worse: {interval} of the gain lies below -{tolerated:.4f} "
+                f"(gate.tolerance {gate.tolerance:g} of the champion's score)"
+            )
     elif gain < gate.min_improvement:
         promote = False
         reason = f"gain {gain:+.4f} in {metric.name} is below the required margin {gate.min_improvement}"
@@ -101,5 +113,14 @@ def decide_challenger(
         promote = True
         reason = f"gain {gain:+.4f} in {metric.name}, {interval} above 0"
     return GateDecision(
-        promote, reason, candidate_score, champion_score, gain, ci_low, ci_high, gate.confidence, len(y_true)
+        promote,
+        reason,
+        candidate_score,
+        champion_score,
+        gain,
+        ci_low,
+        ci_high,
+        gate.confidence,
+        len(y_true),
+        tolerated,
     )

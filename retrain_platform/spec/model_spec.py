@@ -239,15 +239,19 @@ class GateSpec(_Strict):
     - ``better``: promote only when the observed gain reaches ``min_improvement`` and the interval lies above zero
       (the candidate is measurably better). On drifting data this keeps most champions: two models a few days
       apart are rarely distinguishable on a small holdout, and the stale one is kept.
-    - ``not_worse``: promote unless the interval lies below zero (the candidate is measurably worse). The fresher
-      model wins a tie, which is what a fixed refit schedule gets right, while a candidate the holdout shows to
-      be worse is still refused.
+    - ``not_worse``: promote unless the interval lies below ``-tolerance`` times the champion's holdout score
+      (the candidate is measurably worse by more than a practically negligible share). The fresher model wins a
+      tie, which is what a fixed refit schedule gets right, while a candidate the holdout shows to be worse is
+      still refused. The tolerance is relative so one default fits every metric's scale; it exists because two
+      models a day apart make nearly the same predictions, so a paired interval can be narrow enough to call a
+      loss of a thousandth of the metric "significant" and keep a stale champion for it.
 
     The very first model is promoted when its holdout metric clears ``min_score``.
     """
 
     mode: Literal["better", "not_worse"] = "not_worse"
     min_improvement: Annotated[float, Field(ge=0.0)] = 0.0
+    tolerance: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.01
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
     min_score: float | None = None
@@ -259,6 +263,11 @@ class GateSpec(_Strict):
             raise ValueError(
                 "min_improvement applies to mode 'better' (the gain a candidate must show); with mode 'not_worse' "
                 "a candidate is promoted unless measurably worse. Remove min_improvement or set mode: better"
+            )
+        if self.mode == "better" and "tolerance" in self.model_fields_set and self.tolerance > 0:
+            raise ValueError(
+                "tolerance applies to mode 'not_worse' (the loss it ignores); mode 'better' requires a gain. Remove "
+                "tolerance or set mode: not_worse"
             )
         return self
 

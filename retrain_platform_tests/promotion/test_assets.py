@@ -127,7 +127,9 @@ def test_a_clearly_better_challenger_is_promoted(seeded):
 
 def test_a_candidate_no_better_than_the_champion_is_rejected(seeded):
     # same regime one day later: the champion is scored only on the new day, which it never saw
-    platform = seeded(training={"window_days": 4, "min_partitions": 1, "min_rows": 200, "holdout_fraction": 0.5})
+    platform = seeded(
+        training={"window_days": 4, "min_partitions": 1, "min_rows": 200, "holdout_fraction": 0.5}, gate=STRICT_GATE
+    )
     platform.land_and_ingest(1, start=LAST_SEEDED_DAY + dt.timedelta(days=1))
     assert platform.retrain().success
 

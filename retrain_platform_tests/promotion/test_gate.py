@@ -193,6 +193,33 @@ def test_not_worse_mode_promotes_a_tie_either_way_and_refuses_a_measurably_worse
 def test_a_margin_with_the_not_worse_mode_is_refused_with_how_to_fix_it() -> None:
     with pytest.raises(ValueError, match="min_improvement applies to mode 'better'.*set mode: better"):
         GateSpec(mode="not_worse", min_improvement=0.01)
+    with pytest.raises(ValueError, match="tolerance applies to mode 'not_worse'.*set mode: not_worse"):
+        GateSpec(mode="better", tolerance=0.01)
+    assert GateSpec(mode="better").tolerance == 0.01  # the default is not a choice the user made: no error
+
+
+def test_not_worse_tolerates_a_significant_but_negligible_loss_and_refuses_a_real_one() -> None:
+    # Two models a day apart: nearly the same predictions, so the paired interval is narrow enough to call a loss
+    # of a fraction of a percent of the RMSE significant.
+    rng = np.random.default_rng(7)
+    y = rng.normal(10, 1, 400)
+    champion = y + rng.normal(0, 0.3, 400)
+    slightly_worse = champion + rng.normal(0, 0.01, 400) + 0.002 * np.sign(champion - y)
+    strict = GateSpec(bootstrap_samples=400, seed=0, tolerance=0.0)
+    refused = decide_challenger(RMSE, y, slightly_worse, champion, strict)
+    assert not refused.promote and refused.ci_high < 0
+    assert refused.tolerated_loss == 0.0
+
+    tolerant = GateSpec(bootstrap_samples=400, seed=0)  # the default tolerance: 1 % of the champion's score
+    decision = decide_challenger(RMSE, y, slightly_worse, champion, tolerant)
+    assert decision.tolerated_loss == pytest.approx(0.01 * decision.champion_score)
+    assert -decision.tolerated_loss <= decision.ci_high < 0
+    assert decision.promote and "no loss beyond the tolerated" in decision.reason
+
+    clearly_worse = champion + 0.1 * np.sign(champion - y)  # a third more error: far beyond 1 %
+    refused = decide_challenger(RMSE, y, clearly_worse, champion, tolerant)
+    assert not refused.promote and refused.ci_high < -refused.tolerated_loss
+    assert "gate.tolerance 0.01 of the champion's score" in refused.reason
 
 
 def test_margin_larger_than_the_gain_is_rejected_with_the_margin_reason() -> None:
