@@ -39,7 +39,7 @@ def build_model_definitions(spec: ModelSpec) -> Definitions:
     raw_batch, features = build_ingest_assets(spec, daily)
     drift_report, champion_performance = build_monitoring_assets(spec, daily, monitoring_condition())
     candidate = build_training_asset(spec, retrain_condition(spec))
-    production = build_promotion_asset(spec, promotion_condition())
+    production = build_promotion_asset(spec, promotion_condition(spec))
     ingest = define_asset_job(
         ingest_job_name(spec.name),
         selection=[keys.raw_batch, keys.features, keys.drift_report, keys.champion_performance],

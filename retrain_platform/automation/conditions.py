@@ -28,6 +28,7 @@ from dagster._core.definitions.declarative_automation.operators import EntityMat
 
 from retrain_platform.automation.landed import LABEL as NEWEST_LANDED
 from retrain_platform.automation.landed import NewestLandedPartition
+from retrain_platform.automation.probation import ProbationPending
 from retrain_platform.automation.rearm import CheckFailedSinceTargetUpdated
 from retrain_platform.automation.reasons import trigger_checks
 from retrain_platform.keys import ModelKeys
@@ -158,9 +159,10 @@ def monitoring_condition() -> AutomationCondition:
     return wanted & AutomationCondition.all_deps_blocking_checks_passed()
 
 
-def promotion_condition() -> AutomationCondition:
-    """The gate runs after every new candidate (in the same run when both are requested together), and again on
-    the retry cadence when its last run failed (a crash mid-gate) while the candidate itself did not.
+def promotion_condition(spec: ModelSpec) -> AutomationCondition:
+    """The gate runs after every new candidate (in the same run when both are requested together), again on
+    the retry cadence when its last run failed (a crash mid-gate) while the candidate itself did not, and after
+    each newly landed day while a challenger is on probation (:mod:`retrain_platform.automation.probation`).
 
     Dagster's ``eager()`` already re-requests the gate once after a run in which the candidate materialized but
     the gate failed (that candidate update was never consumed); the retry covers every failure after that.
@@ -178,6 +180,7 @@ def promotion_condition() -> AutomationCondition:
         & candidate_ok
         & candidate_idle
     ).with_label("retry the failed gate")
-    return ((new_candidate | retry).with_label("new candidate or retry due") & no_run_in_progress("gate")).with_label(
-        "promote"
-    )
+    # The cheap, cached condition first: the probation read happens only on a tick where a day's features landed.
+    probation = (newest_features_updated(spec) & ProbationPending()).with_label("a day landed for the challenger")
+    wanted = (new_candidate | retry | probation).with_label("new candidate, retry due or probation day")
+    return (wanted & no_run_in_progress("gate")).with_label("promote")

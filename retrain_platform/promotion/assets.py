@@ -2,7 +2,9 @@
 
 The asset *is* the champion: it materializes only when the ``champion`` alias moves (a promotion or a rollback),
 so its freshness policy measures the champion's age. A rejected candidate is recorded as an observation on the
-asset, with the same decision metadata, and as tags on the candidate's MLflow version.
+asset, with the same decision metadata, and as tags on the candidate's MLflow version. With
+``gate.probation_days`` a refusal is not final: the candidate waits as a challenger and is judged again on the days
+that land after it (:mod:`retrain_platform.promotion.probation`); each day of waiting is an observation too.
 
 Promotion is a transaction per model. The candidate is scored against the champion without holding anything;
 then, under the model's promotion lock, the alias is moved only if it still points at the champion the candidate
@@ -35,6 +37,7 @@ from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.gate import GateDecision, decide_challenger, decide_first_model
 from retrain_platform.promotion.metrics import Metric, align_probabilities, metric_for, predict_for, sort_labels
+from retrain_platform.promotion.probation import Probation, judge_probation, on_probation, probation_tags
 from retrain_platform.registry import (
     DECIDED_AT_TAG,
     FITTED_THROUGH_TAG,
@@ -168,6 +171,30 @@ def _repaired_output(champion: VersionInfo, recorded: str | None) -> Output:
     )
 
 
+def _probation_metadata(decision: GateDecision, candidate: VersionInfo, champion: VersionInfo, days: int) -> dict:
+    """The observation recorded when the holdout refuses a candidate and its probation starts."""
+    return {
+        **_decision_metadata(decision, candidate, champion),
+        "decision": "probation",
+        "reason": f"{decision.reason}; on probation: compared with v{champion.version} again on the next {days} "
+        "day(s) that land after its window, then decided for good",
+        "probation_days": days,
+    }
+
+
+def _waiting_metadata(probation: Probation, candidate: VersionInfo, champion: VersionInfo) -> dict:
+    """The observation of a day on which a challenger on probation still waits for days to land."""
+    return {
+        "decision": "probation",
+        "reason": f"v{candidate.version} is on probation: {len(probation.days)} of {probation.needed} day(s) after "
+        f"its window have landed; it is compared with v{champion.version} once all have",
+        "candidate_version": candidate.version,
+        "champion_version": champion.version,
+        "probation_days": probation.needed,
+        "probation_days_landed": len(probation.days),
+    }
+
+
 class _Commit(NamedTuple):
     status: Literal["recorded", "decided elsewhere", "champion changed"]
     champion: VersionInfo | None = None
@@ -206,6 +233,20 @@ def _commit(
     return _Commit("recorded")
 
 
+def _start_probation(
+    registry: ModelRegistry, spec: ModelSpec, candidate: VersionInfo, champion: VersionInfo, decision: GateDecision
+) -> _Commit:
+    """Put ``candidate`` on probation, under the promotion lock, only if nothing changed since the holdout verdict
+    (the same statuses as :func:`_commit`)."""
+    if DECIDED_AT_TAG in registry.version(spec.name, candidate.version).tags:
+        return _Commit("decided elsewhere")
+    current = registry.champion(spec.name)
+    if _version(current) != _version(champion):
+        return _Commit("champion changed", current)
+    registry.tag_version(spec.name, candidate.version, probation_tags(candidate, decision))
+    return _Commit("recorded")
+
+
 def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondition) -> AssetsDefinition:
     """The ``production_model`` asset of one model."""
     keys = ModelKeys(spec.name)
@@ -230,7 +271,8 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
     def production_model(
         context: AssetExecutionContext, lake: Lake, registry: ModelRegistry
     ) -> Iterator[Output | AssetObservation]:
-        """Gate the newest candidate: promote it (move the alias) only if it is measurably better."""
+        """Gate the newest candidate: promote it (move the alias) if the gate's rule allows, else record the
+        rejection, or, with ``gate.probation_days``, put it on probation and judge it again on later days."""
         event = context.instance.get_latest_materialization_event(keys.candidate_model)
         if event is None:
             raise Failure(
@@ -251,7 +293,38 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
                 yield _repaired_output(champion, recorded)
             return
         for _ in range(MAX_REGATES):
-            decision = evaluate_candidate(lake, registry, spec, candidate, champion)
+            if champion is not None and on_probation(candidate):
+                probation = judge_probation(lake, registry, spec, candidate, champion)
+                if probation.decision is None:
+                    # The repair first: the probation observation must stay the asset's newest event, or
+                    # automation would no longer see the challenger waiting (ProbationPending).
+                    if out_of_step:
+                        yield _repaired_output(champion, recorded)
+                    yield AssetObservation(
+                        asset_key=keys.production_model, metadata=_waiting_metadata(probation, candidate, champion)
+                    )
+                    return
+                decision = probation.decision
+            else:
+                decision = evaluate_candidate(lake, registry, spec, candidate, champion)
+                if not decision.promote and champion is not None and spec.gate.probation_days:
+                    with registry.promotion_lock(spec.name):
+                        outcome = _start_probation(registry, spec, candidate, champion, decision)
+                    if outcome.status == "recorded":
+                        context.log.info(f"{spec.name} v{candidate.version}: on probation ({decision.reason})")
+                        if out_of_step:
+                            yield _repaired_output(champion, recorded)
+                        yield AssetObservation(
+                            asset_key=keys.production_model,
+                            metadata=_probation_metadata(decision, candidate, champion, spec.gate.probation_days),
+                        )
+                        return
+                    if outcome.status == "decided elsewhere":
+                        context.log.info(f"{spec.name} v{candidate.version} was decided by a concurrent run")
+                        return
+                    champion, recorded = outcome.champion, _recorded_champion(context, keys)
+                    out_of_step = champion is not None and recorded != champion.version
+                    continue
             failpoint("gate.decided")
             metadata = _decision_metadata(decision, candidate, champion)
             if decision.promote:

@@ -247,6 +247,13 @@ class GateSpec(_Strict):
       loss of a thousandth of the metric "significant" and keep a stale champion for it.
 
     The very first model is promoted when its holdout metric clears ``min_score``.
+
+    ``probation_days`` gives a refused candidate a second look. The holdout judges the candidate's validation fit,
+    not the model that would be promoted (which is refit on the whole window, holdout included), so a refusal
+    is a verdict on a proxy. With probation the refused candidate is kept as a challenger and, once that many
+    days have landed after its window (days neither model was fit on), the registered challenger and the
+    champion are compared on them by the same rule: promoted unless it is refused again, then refused for good.
+    A newer candidate replaces a challenger still waiting.
     """
 
     mode: Literal["better", "not_worse"] = "not_worse"
@@ -256,6 +263,7 @@ class GateSpec(_Strict):
     bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
     min_score: float | None = None
     seed: int = 0
+    probation_days: Annotated[int, Field(ge=1, le=90)] | None = None
 
     @model_validator(mode="after")
     def _margin_needs_better(self) -> GateSpec:
