@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-LOOPBACK = "127.0.0.1"
+from retrain_platform.settings import DEFAULT_SERVE_PORT, LOOPBACK
 
 
 class ServeConfig(BaseModel):
@@ -24,7 +24,7 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = LOOPBACK
-    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_SERVE_PORT
     poll_seconds: Annotated[float, Field(gt=0)] = 10.0
     max_rows: Annotated[int, Field(ge=1)] = 10_000
     max_batch_rows: Annotated[int, Field(ge=1)] = 1_000

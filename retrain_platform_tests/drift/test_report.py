@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from retrain_platform.drift import ColumnOverride, ReferenceSketch, detect_drift
 from retrain_platform.drift.calibration import calibrate_thresholds
 from retrain_platform.drift.sampling import sample_frame
 from retrain_platform_tests.drift.frames import MIXED_KINDS, mixed_frame
+from retrain_platform_tests.drift.report_page import page_verdicts
 
 
 @pytest.fixture(scope="module")
@@ -100,19 +100,6 @@ def test_bad_sample_rows(sketch: ReferenceSketch, sample_rows: object, tmp_path:
 def test_frame_reference_needs_column_kinds(reference: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="column_kinds is required"):
         write_drift_report(reference, reference, tmp_path / "r.html")
-
-
-# What evidently's page says, read from the widget JSON it embeds: the dataset headline, and per column the test's
-# description (method, score, threshold rounded to two decimals) and state ("fail" means drifted).
-_HEADLINE = re.compile(r'"Dataset Drift is (NOT )?detected\. Dataset drift detection threshold is ([0-9.]+)"')
-_COLUMN_TEST = re.compile(r'\{"title": "Value Drift for column (\w+)", "description": "([^"]*)", "state": "(\w+)"')
-
-
-def page_verdicts(html: str) -> tuple[set[tuple[bool, str]], dict[str, tuple[str, bool]]]:
-    """``({(dataset drift?, share threshold)}, {column: (test description, drifted?)})`` as the page shows them."""
-    headlines = {(not negated, share) for negated, share in _HEADLINE.findall(html)}
-    columns = {name: (description, state == "fail") for name, description, state in _COLUMN_TEST.findall(html)}
-    return headlines, columns
 
 
 def two_of_six_drifted(n: int, seed: int) -> pd.DataFrame:
