@@ -214,6 +214,7 @@ def _serve(args) -> int:
             log_flush_seconds=args.log_flush_seconds,
             log_capacity_rows=args.log_capacity_rows,
             access_log=args.access_log,
+            reports=args.reports,
         )
     except ValidationError as err:
         for problem in err.errors():
@@ -325,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows the prediction log buffers before it drops (and counts) new ones (default %(default)s)",
     )
     p.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    p.add_argument(
+        "--reports",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.reports,
+        help="serve the lake's drift reports under /reports/MODEL/drift (default: only when --host is loopback)",
+    )
     p.set_defaults(func=_serve)
     return parser
 

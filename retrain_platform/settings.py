@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_HOME = ".retrain"
+LOOPBACK = "127.0.0.1"
+DEFAULT_SERVE_PORT = 8000
+"""``retrain serve``'s port unless ``--port`` says otherwise (the default of :func:`serve_url` too)."""
 
 # Nothing here may call home: MLflow reports usage unless told not to.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -27,6 +31,7 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 ARTIFACT_ROOT_ENV = "RETRAIN_MLFLOW_ARTIFACTS"
 STEP_RETRIES_ENV = "RETRAIN_STEP_RETRIES"
 STEP_RETRY_DELAY_ENV = "RETRAIN_STEP_RETRY_DELAY_SECONDS"
+SERVE_URL_ENV = "RETRAIN_SERVE_URL"
 
 
 def retrain_home() -> Path:
@@ -46,6 +51,36 @@ def mlflow_artifact_root(home: Path | None = None) -> str:
     if root := os.environ.get(ARTIFACT_ROOT_ENV):
         return root
     return ((home or retrain_home()) / "mlflow" / "artifacts").as_uri()
+
+
+def serve_url() -> str:
+    """Where ``retrain serve`` answers, as links to it say: ``RETRAIN_SERVE_URL`` or ``http://127.0.0.1:8000``.
+
+    The drift report links in the Dagster UI are built on it, so set it when ``retrain serve`` listens elsewhere
+    (``--host``/``--port``) or behind a proxy (a path prefix is kept: ``https://ml.example.com/retrain``).
+
+    Raises:
+        ValueError: for a value that is not an http(s) URL with a host.
+    """
+    value = os.environ.get(SERVE_URL_ENV, "").strip() or f"http://{LOOPBACK}:{DEFAULT_SERVE_PORT}"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(
+            f"{SERVE_URL_ENV} must be the http(s) address retrain serve answers on, without a query, e.g. "
+            f"http://{LOOPBACK}:{DEFAULT_SERVE_PORT}; got {value!r}"
+        )
+    return value.rstrip("/")
+
+
+DRIFT_REPORTS_ROUTE = "/reports/{model}/drift"
+"""``retrain serve``'s index of a model's drift reports (JSON)."""
+DRIFT_REPORT_ROUTE = DRIFT_REPORTS_ROUTE + "/{partition}"
+"""``retrain serve``'s route of one partition's drift report (the evidently HTML page)."""
+
+
+def drift_report_url(model: str, partition: str, base: str | None = None) -> str:
+    """The link to a partition's drift report where ``retrain serve`` answers (``base``, default :func:`serve_url`)."""
+    return (base or serve_url()) + DRIFT_REPORT_ROUTE.format(model=model, partition=partition)
 
 
 def ensure_dagster_home(home: Path | None = None) -> Path:

@@ -14,7 +14,9 @@ built), so writing a report never reloads the reference window. A reference Data
 The page says it is sampled and how: a text widget at the top carries the description,
 which is also stored in the report metadata (``"sampling"``) and returned, one line,
 for the caller's asset metadata. The same ``drift_share`` and per-column overrides as
-the check can be passed so the report uses the same methods and thresholds.
+the check can be passed so the report uses the same methods and thresholds
+(:meth:`~retrain_platform.drift.DriftResult.as_overrides` gives the ones a check applied);
+the note states them exactly, since evidently's widgets round thresholds to two decimals.
 
 Columns evidently cannot compare (missing from the current frame, or with no
 non-missing values in either sample) are left out of the report and named in the note;
@@ -143,8 +145,9 @@ def write_drift_report(
     if excluded:
         reasons = "; ".join(f"`{name}` ({reason})" for name, reason in excluded.items())
         note += f" Not compared: {reasons}."
-
     overrides_shown = {c: o for c, o in checked_overrides.items() if c in columns}
+    note += _describe_tests(drift_share, overrides_shown)
+
     metrics: list = [SamplingNote(note)]
     if columns:
         metrics.append(
@@ -194,6 +197,20 @@ def _describe_sampling(
 
     current_side = side(current_kept, current_rows, "current")
     return f"{current_side} and {side(reference_kept, reference_rows, 'reference')}{settings}"
+
+
+def _describe_tests(drift_share: float, overrides: Mapping[str, ColumnOverride]) -> str:
+    """The thresholds the page applies, exactly (evidently's own widgets round them to two decimals)."""
+    text = f" Dataset drift threshold: {drift_share:.4g} (share of compared columns)."
+    if overrides:
+
+        def test(override: ColumnOverride) -> str:
+            method = override.method or "default method"
+            threshold = "default threshold" if override.threshold is None else f"threshold {override.threshold:.4g}"
+            return f"{method}, {threshold}"
+
+        text += " Per-column tests: " + "; ".join(f"`{c}` {test(o)}" for c, o in overrides.items()) + "."
+    return text
 
 
 def _comparable_columns(

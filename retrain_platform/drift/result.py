@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from retrain_platform.drift.columns import ColumnKind
+from retrain_platform.drift.methods import get_method
+from retrain_platform.drift.options import ColumnOverride
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,21 @@ class DriftResult:
     def dataset_drift(self) -> bool:
         """``drifted_share >= drift_share`` (evidently's ``>=``); False when nothing was tested."""
         return self.tested_count > 0 and self.drifted_share >= self.drift_share
+
+    def as_overrides(self, given: Mapping[str, ColumnOverride] | None = None) -> dict[str, ColumnOverride]:
+        """The method and threshold each tested column was checked with, as overrides that repeat this check.
+
+        Given to :func:`~retrain_platform.drift.write_drift_report`, they make the evidently page apply the
+        check's tests (calibrated thresholds included) instead of evidently's defaults for the rows it sees,
+        which can differ: evidently picks a column's default method by its reference row count, and the page's
+        reference is a sample. A column whose method an override may not name (evidently's default rule tests a
+        discrete numerical column with chi-square or z) and an untested column keep ``given``'s override, if any.
+        """
+        pinned = dict(given or {})
+        for c in self.columns:
+            if c.tested and c.kind in get_method(c.method).kinds:
+                pinned[c.column] = ColumnOverride(method=c.method, threshold=c.threshold)
+        return pinned
 
     def to_metadata(self) -> dict[str, Any]:
         """A small JSON-able summary (NaN scores become ``None``) for asset metadata."""

@@ -35,7 +35,7 @@ from retrain_platform.monitoring.signals import (
 from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
 from retrain_platform.registry import HOLDOUT_SCORE_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.registry.reference import load_reference
-from retrain_platform.settings import service_retry_policy
+from retrain_platform.settings import drift_report_url, serve_url, service_retry_policy
 from retrain_platform.spec.estimator import model_input
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
@@ -66,6 +66,8 @@ def build_monitoring_assets(
 ) -> list[AssetsDefinition]:
     """The ``drift_report`` and ``champion_performance`` assets of one model."""
     keys = ModelKeys(spec.name)
+    # Read when the definitions load, so a malformed RETRAIN_SERVE_URL fails loudly there, not in a drift step.
+    reports_url = serve_url()
 
     @asset(
         key=keys.drift_report,
@@ -86,7 +88,9 @@ def build_monitoring_assets(
             )
         ],
         description="Per-column drift of the partition against the champion's training window (same methods and "
-        "thresholds as evidently's DataDriftPreset), with a sampled evidently HTML report.",
+        "thresholds as evidently's DataDriftPreset), with a sampled evidently HTML report built with the check's "
+        "share and per-column thresholds: `report` links it as `retrain serve` answers it (RETRAIN_SERVE_URL), "
+        "`report_file` is the file relative to RETRAIN_HOME.",
     )
     def drift_report(context: AssetExecutionContext, lake: Lake, registry: ModelRegistry) -> MaterializeResult:
         """Compare the partition with the champion's reference sketch; link the evidently report."""
@@ -97,9 +101,8 @@ def build_monitoring_assets(
         reference = load_reference(lake, registry, spec, champion)
         sketch = reference.sketch
         current = lake.read_features(spec.name, [partition])[list(spec.features)]
-        result = detect_drift(
-            current, sketch, drift_share=spec.drift.share_threshold, overrides=reference.overrides(spec)
-        )
+        overrides = reference.overrides(spec)
+        result = detect_drift(current, sketch, drift_share=spec.drift.share_threshold, overrides=overrides)
         previous = next(iter(earlier_results(context.instance, keys.drift_check, partition, limit=1)), None)
         signal = drift_signal(
             result.drifted_share,
@@ -139,8 +142,20 @@ def build_monitoring_assets(
 
             path = lake.report_path(spec.name, partition)
             path.parent.mkdir(parents=True, exist_ok=True)
-            sampling = write_drift_report(current, sketch, path, sample_rows=report.sample_rows, seed=report.seed)
-            metadata["report"] = MetadataValue.url(path.as_uri())
+            # The check's share and the very methods and thresholds it applied (calibrated ones included), so the
+            # page's verdicts differ from the recorded ones only by its sampling, which the page states.
+            sampling = write_drift_report(
+                current,
+                sketch,
+                path,
+                sample_rows=report.sample_rows,
+                seed=report.seed,
+                drift_share=spec.drift.share_threshold,
+                overrides=result.as_overrides(overrides),
+            )
+            # Browsers refuse file:// links from an http page: the link is retrain serve's, the file stays findable.
+            metadata["report"] = MetadataValue.url(drift_report_url(spec.name, partition, reports_url))
+            metadata["report_file"] = MetadataValue.path(lake.report_file(spec.name, partition))
             metadata["report_sampling"] = sampling
         drifted = [c.column for c in result.columns if c.drifted]
         check = AssetCheckResult(

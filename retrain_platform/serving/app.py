@@ -1,6 +1,7 @@
 """The HTTP face of :class:`~retrain_platform.serving.service.PredictionService` (FastAPI).
 
-Routes: ``POST /v1/models/{name}/predict``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``. Bodies are read
+Routes: ``POST /v1/models/{name}/predict``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, and the drift
+reports of the lake (:mod:`.reports`: ``GET /reports/{model}/drift[/{day}]``). Bodies are read
 and decoded here rather than through a pydantic model, so a bad request gets the checker's messages (which column,
 what is wrong, what to send) instead of a generic validation error. Starting and stopping the service is tied to
 the app's lifespan: uvicorn runs the shutdown half on SIGTERM or SIGINT after the requests in flight are answered,
@@ -21,6 +22,7 @@ from fastapi.responses import Response
 
 from retrain_platform.serving.inputs import InputError, Problem
 from retrain_platform.serving.metrics import UNKNOWN_MODEL
+from retrain_platform.serving.reports import add_refused_report_routes, add_report_routes
 from retrain_platform.serving.service import NotReady, PredictionService, UnknownModel
 
 _log = logging.getLogger(__name__)
@@ -124,4 +126,8 @@ def create_app(service: PredictionService) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(metrics.exposition(), media_type=metrics.content_type)
 
+    if service.config.serves_reports:
+        add_report_routes(app, service.specs, service.lake)
+    else:
+        add_refused_report_routes(app, service.config.reports_refusal)
     return app

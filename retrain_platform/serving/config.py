@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-LOOPBACK = "127.0.0.1"
+from retrain_platform.settings import DEFAULT_SERVE_PORT, LOOPBACK
 
 
 class ServeConfig(BaseModel):
@@ -19,12 +20,14 @@ class ServeConfig(BaseModel):
     - ``log_flush_rows``/``log_flush_seconds``: the prediction log writes when that many rows wait or that much
       time has passed; ``log_capacity_rows``: rows it buffers before new records are dropped (and counted).
     - ``shutdown_seconds``: how long a stop waits for requests in flight before closing connections.
+    - ``reports``: whether ``/reports/...`` serves the drift reports of the lake; ``None`` (the default) serves
+      them only when ``host`` is a loopback address, since the pages show the data's distributions.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = LOOPBACK
-    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_SERVE_PORT
     poll_seconds: Annotated[float, Field(gt=0)] = 10.0
     max_rows: Annotated[int, Field(ge=1)] = 10_000
     max_batch_rows: Annotated[int, Field(ge=1)] = 1_000
@@ -33,6 +36,23 @@ class ServeConfig(BaseModel):
     log_capacity_rows: Annotated[int, Field(ge=1)] = 1_000_000
     shutdown_seconds: Annotated[float, Field(gt=0)] = 30.0
     access_log: bool = False
+    reports: bool | None = None
+
+    @property
+    def serves_reports(self) -> bool:
+        """Whether the drift reports are served: as ``reports`` says, else only on a loopback address."""
+        return _is_loopback(self.host) if self.reports is None else self.reports
+
+    @property
+    def reports_refusal(self) -> str:
+        """Why the drift reports are not served, and how to change it (for the routes' 404)."""
+        if self.reports is False:
+            return "drift reports are not served by this process (started with --no-reports)"
+        return (
+            f"drift reports are not served by this process: it listens on {self.host}, beyond this machine, and the "
+            "pages show the data's distributions; start it with --reports to serve them there, or open "
+            "RETRAIN_HOME/reports/<model>/drift/<day>.html"
+        )
 
     @model_validator(mode="after")
     def _capacity_holds_a_flush(self) -> ServeConfig:
@@ -47,3 +67,12 @@ class ServeConfig(BaseModel):
                 "request could never be logged; raise the capacity or lower max_rows"
             )
         return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False

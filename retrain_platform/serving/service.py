@@ -85,6 +85,7 @@ class PredictionService:
         self.follower = follower
         self.specs = follower.specs
         self.log = log
+        self.lake = log.lake  # where the prediction log writes, and the drift reports are read
         self.metrics = metrics
         self.config = config
         self.checkers = {name: RequestChecker(spec) for name, spec in self.specs.items()}

@@ -12,7 +12,7 @@ about as plain paths than as IO-manager inputs. Layout under the root::
     lake/<model>/reference/<version>/         the reference sketch of a model version
     lake/<model>/candidates/<version>/holdout.parquet  a candidate's holdout rows and its predictions on them
     lake/<model>/predictions/<YYYY-MM-DD>/part-*.parquet  what the serving process answered (by UTC day)
-    reports/<model>/drift/<YYYY-MM-DD>.html   evidently reports
+    reports/<model>/drift/<YYYY-MM-DD>.html   evidently reports (``retrain serve`` serves them, never through a link)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 from collections.abc import Iterator
@@ -38,12 +39,17 @@ from retrain_platform.failpoints import failpoint
 from retrain_platform.spec.model_spec import ModelSpec
 
 PARTITION_COLUMN = "_partition"
+_REPORT_NAME = re.compile(r"\d{4}-\d{2}-\d{2}\.html")
 # Parquet schema metadata key under which a features file records the SHA-256 of the raw copy it was computed from.
 RAW_SHA256_KEY = b"retrain.raw_sha256"
 
 
 class UnsafeLanding(Exception):
     """A landing the lake refuses to copy: a symbolic link, or not a regular file."""
+
+
+class UnsafePath(Exception):
+    """A lake file the lake refuses to read: reached through a symbolic link, or not a regular file."""
 
 
 # The column(s) of a stored holdout holding the candidate's own predictions (one per class for probabilities).
@@ -101,6 +107,58 @@ def _open_landing(source: Path) -> BinaryIO:
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise UnsafeLanding(f"{source} is not a regular file; land each day as one regular file.")
+    return os.fdopen(fd, "rb")
+
+
+def _plain_parts(parts: tuple[str, ...]) -> tuple[str, ...]:
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\0" in part or (os.altsep and os.altsep in part):
+            raise ValueError(f"{part!r} is not a plain file or folder name; refusing to build a lake path from it")
+    return parts
+
+
+def _open_folders(root: Path, folders: tuple[str, ...]) -> int:
+    """A descriptor of ``root/folders...``, each folder opened relative to the last one without following a link.
+
+    Opening component by component closes the window in which a checked folder could be swapped for a link; a
+    symbolic link (or a file) where a folder should be is refused (:class:`UnsafePath`). The root itself is the
+    operator's choice and may be a link.
+    """
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for depth, name in enumerate(_plain_parts(folders)):
+            try:
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as err:
+                if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                    where = "/".join(folders[: depth + 1])
+                    raise UnsafePath(
+                        f"{where} is a symbolic link or not a folder; the lake never reads through one"
+                    ) from err
+                raise
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_below(root: Path, parts: tuple[str, ...]) -> BinaryIO:
+    """Open the regular file ``root/parts...`` for reading, refusing a symbolic link anywhere below ``root``."""
+    *folders, name = _plain_parts(parts)
+    folder = _open_folders(root, tuple(folders))
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnsafePath(f"{'/'.join(parts)} is a symbolic link; the lake never reads through one") from err
+        raise
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePath(f"{'/'.join(parts)} is not a regular file")
     return os.fdopen(fd, "rb")
 
 
@@ -206,9 +264,40 @@ class Lake(ConfigurableResource):
         _atomic_write(path, lambda tmp: _write_parquet(table, tmp))
         return path
 
+    def report_file(self, model: str, partition: str) -> str:
+        """Where the evidently drift report of one partition is, relative to the root (a portable name)."""
+        return "/".join(_plain_parts(("reports", model, "drift", f"{partition}.html")))
+
     def report_path(self, model: str, partition: str) -> Path:
         """The evidently drift report of one partition."""
-        return self.root_path / "reports" / model / "drift" / f"{partition}.html"
+        return self.root_path / self.report_file(model, partition)
+
+    def open_report(self, model: str, partition: str) -> BinaryIO:
+        """Open a partition's drift report for reading, never through a symbolic link below the root.
+
+        Raises:
+            FileNotFoundError: when there is no report.
+            UnsafePath: when a folder on the way or the report itself is a symbolic link, or not a regular file
+                (a link planted in ``reports/`` cannot make a reader serve a file from elsewhere).
+        """
+        return _open_below(self.root_path, tuple(self.report_file(model, partition).split("/")))
+
+    def report_partitions(self, model: str) -> list[str]:
+        """The partitions with a drift report (regular files named ``<YYYY-MM-DD>.html``), oldest first.
+
+        Raises:
+            UnsafePath: as :meth:`open_report`, for a folder on the way.
+        """
+        try:
+            folder = _open_folders(self.root_path, ("reports", model, "drift"))
+        except FileNotFoundError:
+            return []
+        try:
+            with os.scandir(folder) as entries:
+                names = [e.name for e in entries if e.is_file(follow_symlinks=False)]
+        finally:
+            os.close(folder)
+        return sorted(n.removesuffix(".html") for n in names if _REPORT_NAME.fullmatch(n))
 
     def copy_raw(self, spec: ModelSpec, source: Path, partition: str) -> tuple[Path, str]:
         """Copy a landed file unchanged into the lake; keep any earlier, different landing. Returns path, sha256.

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain_platform.drift import ColumnOverride, ReferenceSketch, write_drift_report
+from retrain_platform.drift import ColumnOverride, ReferenceSketch, detect_drift, write_drift_report
+from retrain_platform.drift.calibration import calibrate_thresholds
 from retrain_platform.drift.sampling import sample_frame
 from retrain_platform_tests.drift.frames import MIXED_KINDS, mixed_frame
+from retrain_platform_tests.drift.report_page import page_verdicts
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +100,76 @@ def test_bad_sample_rows(sketch: ReferenceSketch, sample_rows: object, tmp_path:
 def test_frame_reference_needs_column_kinds(reference: pd.DataFrame, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="column_kinds is required"):
         write_drift_report(reference, reference, tmp_path / "r.html")
+
+
+def two_of_six_drifted(n: int, seed: int) -> pd.DataFrame:
+    """A partition on which income and score drift and nothing else does: a third of the columns."""
+    frame = mixed_frame(n, seed=seed)
+    return frame.assign(income=frame["income"] + 8_000, score=frame["score"] + 0.6)
+
+
+def test_the_page_states_the_dataset_verdict_at_the_share_it_is_given(tmp_path: Path) -> None:
+    sketch = ReferenceSketch.from_frame(mixed_frame(3_000, seed=1), MIXED_KINDS)
+    current = two_of_six_drifted(3_000, seed=2)
+    check = detect_drift(current, sketch, drift_share=0.3)
+    assert check.dataset_drift and 0.3 <= check.drifted_share < 0.5  # a day the spec's share fails, evidently's not
+
+    path = tmp_path / "spec-share.html"
+    write_drift_report(current, sketch, path, sample_rows=None, drift_share=0.3, overrides=check.as_overrides())
+    html = path.read_text()
+    headlines, columns = page_verdicts(html)
+    assert headlines == {(True, "0.3")}
+    assert {name: drifted for name, (_, drifted) in columns.items()} == {c.column: c.drifted for c in check.columns}
+    assert "Dataset drift threshold: 0.3 (share of compared columns)" in html
+
+    # What the page said before the asset passed the spec's share: evidently's 0.5, and the opposite verdict.
+    write_drift_report(current, sketch, tmp_path / "default.html", sample_rows=None)
+    assert page_verdicts((tmp_path / "default.html").read_text())[0] == {(False, "0.5")}
+
+
+def seasonal_window(days: int, rows: int, seed: int) -> pd.DataFrame:
+    """Days whose income and score move by a day effect, so calibration loosens their thresholds."""
+    rng = np.random.default_rng(seed)
+    frames = [
+        mixed_frame(rows, seed=seed + d, mean_shift=float(rng.normal(0, 0.3))).assign(day=f"2026-01-{d + 1:02d}")
+        for d in range(days)
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_the_page_applies_the_checks_calibrated_tests_even_on_a_sample(tmp_path: Path) -> None:
+    window = seasonal_window(6, 400, seed=3)
+    calibration = calibrate_thresholds(window, day_column="day", column_kinds=MIXED_KINDS, false_alarm_rate=0.05)
+    income = calibration.columns["income"]
+    assert (income.method, income.default_threshold) == ("wasserstein", 0.1) and income.threshold > 0.15
+    sketch = ReferenceSketch.from_frame(window[list(MIXED_KINDS)], MIXED_KINDS)  # 2,400 rows: distances
+    current = mixed_frame(600, seed=11, mean_shift=0.2)
+    check = detect_drift(current, sketch, drift_share=0.3, overrides=calibration.overrides())
+    assert check.column("income").threshold == income.threshold
+
+    # 200 reference rows on the page: evidently's own rule would test the numerical columns with K-S p-values.
+    path = tmp_path / "calibrated.html"
+    write_drift_report(current, sketch, path, sample_rows=200, drift_share=0.3, overrides=check.as_overrides())
+    html = path.read_text()
+    _, columns = page_verdicts(html)
+    description, _ = columns["income"]
+    assert "The drift detection method is Wasserstein distance (normed)" in description
+    assert f"The drift threshold is {income.threshold:.2f}." in description
+    assert f"`income` wasserstein, threshold {income.threshold:.4g}" in html  # exactly, in the note
+    for c in check.columns:
+        assert c.method in {"wasserstein", "jensenshannon"}
+        assert f"`{c.column}` {c.method}, threshold {c.threshold:.4g}" in html
+
+    write_drift_report(current, sketch, tmp_path / "unpinned.html", sample_rows=200, drift_share=0.3)
+    unpinned, _ = page_verdicts((tmp_path / "unpinned.html").read_text())[1]["income"]
+    assert "K-S p_value" in unpinned  # what pinning the check's method avoids
+
+
+def test_as_overrides_keeps_the_given_override_where_a_method_cannot_be_pinned() -> None:
+    kinds = {"weekday": "numerical", "x": "numerical"}
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"weekday": rng.integers(0, 5, 800), "x": rng.normal(0, 1, 800)})
+    given = {"weekday": ColumnOverride(threshold=0.01)}
+    check = detect_drift(frame, ReferenceSketch.from_frame(frame, kinds), overrides=given)
+    assert check.column("weekday").method == "chisquare"  # evidently's rule for five values; not for an override
+    assert check.as_overrides(given) == {"weekday": given["weekday"], "x": ColumnOverride(method="ks", threshold=0.05)}

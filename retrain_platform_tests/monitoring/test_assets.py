@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from retrain_platform.drift.calibration import CalibratedColumn, DriftCalibration
 from retrain_platform.spec.estimator import model_input
 from retrain_platform_tests.conftest import credit_frame, make_spec
+from retrain_platform_tests.drift.report_page import page_verdicts
 from retrain_platform_tests.training.seeded import LAST_SEEDED_DAY, SEEDED_MODEL, seeded_platforms
 
 NEXT = LAST_SEEDED_DAY + dt.timedelta(days=1)
@@ -54,7 +54,8 @@ def with_a_few_nulls(frame):
     return frame
 
 
-def test_drift_report_compares_each_partition_with_the_champions_window(seeded):
+def test_drift_report_compares_each_partition_with_the_champions_window(seeded, monkeypatch):
+    monkeypatch.delenv("RETRAIN_SERVE_URL", raising=False)
     platform = seeded(drift={"share_threshold": 0.4, "report": {"when": "always", "sample_rows": 200}})
     keys = platform.keys
     days = {"same": NEXT, "shifted": NEXT + dt.timedelta(days=1)}
@@ -76,9 +77,12 @@ def test_drift_report_compares_each_partition_with_the_champions_window(seeded):
         assert meta["drifted_columns"] == len(drifted)
         assert meta["drifted_share"] == pytest.approx(len(drifted) / len(FEATURES))
 
-        # the evidently HTML report was written for the partition and is linked
-        report = Path(urlparse(meta["report"]).path)
-        assert report == platform.lake.report_path(SEEDED_MODEL, days[label].isoformat())
+        # the evidently HTML report was written for the partition and is linked where retrain serve answers it
+        day = days[label].isoformat()
+        assert meta["report"] == f"http://127.0.0.1:8000/reports/{SEEDED_MODEL}/drift/{day}"
+        assert meta["report_file"] == f"reports/{SEEDED_MODEL}/drift/{day}.html"  # relative to RETRAIN_HOME
+        report = platform.home / meta["report_file"]
+        assert report == platform.lake.report_path(SEEDED_MODEL, day)
         assert report.is_file() and "<html" in report.read_text(errors="replace")[:2000].lower()
         assert "200" in meta["report_sampling"]
 
@@ -96,6 +100,43 @@ def test_drift_report_compares_each_partition_with_the_champions_window(seeded):
     shifted_day = days["shifted"].isoformat()
     assert evaluation.description.endswith(f"(champion v1, failing since {shifted_day})")
     assert evaluation.metadata["failing_since"].value == shifted_day
+
+
+def test_the_report_shows_the_checks_share_and_calibrated_thresholds_and_links_retrain_serve(seeded, monkeypatch):
+    # Behind a proxy: links keep the path prefix (and a trailing slash is not doubled).
+    monkeypatch.setenv("RETRAIN_SERVE_URL", "https://ml.example.com/retrain/")
+    platform = seeded(drift={"share_threshold": 0.3, "report": {"when": "always", "sample_rows": None}})
+    # The champion's window (3 days) is too short to calibrate; give its reference a calibrated age test, as a
+    # longer window would, to see it reach both the check and the page.
+    reference = platform.lake.reference_dir(SEEDED_MODEL, "1")
+    assert DriftCalibration.load(reference).columns == {}
+    DriftCalibration(0.05, {"age": CalibratedColumn("ks", 0.0321, 0.05, 9)}, "test").save(reference)
+
+    day = NEXT + dt.timedelta(days=1)  # the shifted day of the test above: income and debt_ratio drift
+    platform.land(day, with_a_few_nulls(credit_frame(day, shift=1.0)))
+    run = platform.ingest(day)
+    meta = metadata(run, platform.keys.drift_report)
+    rows = {r.data["column"]: r.data for r in meta["columns"].records}
+    # 2 of 5 columns: the spec's 0.3 fails where evidently's default share (0.5) would not
+    assert meta["drifted_share"] == pytest.approx(0.4) and meta["dataset_drift"]
+    assert not checks(run, platform.keys.drift_report)["drift"].passed
+    assert (rows["age"]["method"], rows["age"]["threshold"]) == ("ks", pytest.approx(0.0321))
+    assert meta["report_sampling"].startswith("not sampled")
+
+    assert meta["report"] == f"https://ml.example.com/retrain/reports/{SEEDED_MODEL}/drift/{day.isoformat()}"
+    html = (platform.home / meta["report_file"]).read_text()
+    headlines, columns = page_verdicts(html)
+    assert headlines == {(True, "0.3")}
+    # every row on both sides: the page's verdicts are the recorded check's, column by column
+    assert {name: drifted for name, (_, drifted) in columns.items()} == {c: r["drifted"] for c, r in rows.items()}
+    assert "The drift threshold is 0.03." in columns["age"][0]
+    assert "`age` ks, threshold 0.0321" in html
+
+
+def test_a_malformed_serve_url_fails_when_the_definitions_load(seeded, monkeypatch):
+    monkeypatch.setenv("RETRAIN_SERVE_URL", "127.0.0.1:8000")
+    with pytest.raises(ValueError, match="RETRAIN_SERVE_URL must be the http"):
+        seeded()
 
 
 def test_html_report_for_a_partition_without_nulls(seeded):

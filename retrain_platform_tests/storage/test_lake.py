@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from retrain_platform.storage.lake import Lake, UnsafeLanding
+from retrain_platform.storage.lake import Lake, UnsafeLanding, UnsafePath
 from retrain_platform_tests.conftest import START, credit_frame, make_spec
 
 DAY = START.isoformat()
@@ -359,3 +359,63 @@ def test_failed_features_write_keeps_quarantine_and_writes_nothing(lake, monkeyp
         lake.write_features("m", DAY, credit_frame(START, rows=3), raw_sha256=RAW)
     assert lake.is_quarantined("m", DAY)
     assert lake.feature_partitions("m") == []
+
+
+def written_report(lake: Lake, model: str, day: str, text: str = "<html>report</html>"):
+    path = lake.report_path(model, day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_reports_are_read_and_listed_by_partition(lake):
+    for day in ("2026-01-02", "2026-01-01"):
+        written_report(lake, "churn", day, f"<html>{day}</html>")
+    (lake.report_path("churn", DAY).parent / "notes.txt").write_text("not a report")
+    assert lake.report_file("churn", "2026-01-01") == "reports/churn/drift/2026-01-01.html"
+    assert lake.report_path("churn", "2026-01-01") == lake.root_path / "reports/churn/drift/2026-01-01.html"
+    with lake.open_report("churn", "2026-01-02") as handle:
+        assert handle.read() == b"<html>2026-01-02</html>"
+    assert lake.report_partitions("churn") == ["2026-01-01", "2026-01-02"]
+    assert lake.report_partitions("sales") == []
+    with pytest.raises(FileNotFoundError):
+        lake.open_report("churn", "2026-01-03")
+
+
+def test_reports_are_never_read_through_a_link(lake, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "2026-01-01.html").write_text("secret")
+    folder = written_report(lake, "churn", "2026-01-05").parent
+    (folder / "2026-01-01.html").symlink_to(outside / "2026-01-01.html")
+    (folder / "2026-01-02.html").symlink_to(folder / "2026-01-05.html")  # even one staying inside the lake
+    for day in ("2026-01-01", "2026-01-02"):
+        with pytest.raises(UnsafePath, match="symbolic link"):
+            lake.open_report("churn", day)
+    assert lake.report_partitions("churn") == ["2026-01-05"]  # links are not listed
+
+    # a linked model folder: nothing below it is read or listed
+    (lake.root_path / "reports" / "sales").symlink_to(outside, target_is_directory=True)
+    (outside / "drift").mkdir()
+    (outside / "drift" / "2026-01-01.html").write_text("secret")
+    with pytest.raises(UnsafePath, match="reports/sales is a symbolic link"):
+        lake.open_report("sales", "2026-01-01")
+    with pytest.raises(UnsafePath):
+        lake.report_partitions("sales")
+
+
+def test_a_report_that_is_not_a_regular_file_is_refused(lake):
+    folder = written_report(lake, "churn", "2026-01-05").parent
+    os.mkfifo(folder / "2026-01-01.html")
+    (folder / "2026-01-02.html").mkdir()
+    for day in ("2026-01-01", "2026-01-02"):
+        with pytest.raises(UnsafePath, match="not a regular file"):
+            lake.open_report("churn", day)
+
+
+@pytest.mark.parametrize(
+    ("model", "partition"), [("churn", "../../etc/passwd"), ("churn", "a/b"), ("..", "2026-01-01"), ("", "2026-01-01")]
+)
+def test_report_paths_refuse_what_is_not_a_plain_name(lake, model, partition):
+    with pytest.raises(ValueError, match="not a plain file or folder name"):
+        lake.open_report(model, partition)
