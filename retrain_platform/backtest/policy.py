@@ -125,6 +125,7 @@ def replay_policy(
                 decision=row.gate or ("quarantined" if row.validation == "quarantined" else None),
                 candidate_version=row.candidate_version,
                 gate_reason=row.gate_reason,
+                gate_version=row.gate_version,
             )
         )
     fits = sum(d.retrained for d in days)

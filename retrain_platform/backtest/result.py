@@ -18,6 +18,7 @@ class BacktestDay:
     decision: str | None = None
     candidate_version: str | None = None
     gate_reason: str | None = None
+    gate_version: str | None = None  # the version decided (an earlier candidate when it ends a probation)
 
 
 @dataclass

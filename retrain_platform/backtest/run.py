@@ -43,7 +43,7 @@ def promotion_outcomes(
     for row in policy.days:
         if row.decision != "promoted":
             continue
-        new = registry.version(spec.name, row.candidate_version)
+        new = registry.version(spec.name, row.gate_version or row.candidate_version)
         old_version = new.tags.get(PREVIOUS_TAG)
         if not old_version:
             continue

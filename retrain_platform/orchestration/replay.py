@@ -59,6 +59,8 @@ class DayRow:
     candidate_version: str | None = None
     gate: str | None = None
     gate_reason: str | None = None
+    # The version the gate decided on: the day's candidate, or an earlier one judged after probation.
+    gate_version: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -86,6 +88,7 @@ def _record(row: DayRow, spec: ModelSpec, result) -> None:
             elif key == keys.production_model and "decision" in meta:
                 row.gate = meta["decision"]
                 row.gate_reason = meta["reason"]
+                row.gate_version = meta.get("candidate_version")
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if evaluation.asset_check_key == keys.schema_check and not evaluation.passed:

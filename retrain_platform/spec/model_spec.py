@@ -460,6 +460,20 @@ class ModelSpec(_Strict):
                 )
         return drift
 
+    @field_validator("triggers")
+    @classmethod
+    def _probation_ends_before_the_age_retrain(cls, triggers: TriggerSpec, info: ValidationInfo) -> TriggerSpec:
+        gate, max_age = info.data.get("gate"), triggers.max_model_age_days
+        if gate is not None and gate.probation_days and max_age is not None and gate.probation_days >= max_age:
+            # The age trigger trains a newer candidate max_model_age_days after the last one, which replaces a
+            # challenger still waiting: such a probation could never end, and every refusal would be final.
+            raise ValueError(
+                f"gate.probation_days ({gate.probation_days}) must be shorter than triggers.max_model_age_days "
+                f"({max_age:g}): the age trigger's next candidate would replace the challenger before its probation "
+                "ends. Lower probation_days or raise max_model_age_days"
+            )
+        return triggers
+
     def unknown_category_policy(self, column: str) -> str:
         """What a value outside ``column``'s categories does: the column's own choice, else the model-wide one."""
         if column == self.target.name:

@@ -287,6 +287,12 @@ INVALID = {
         ["'Churn-Model' is not a valid model name", "lower-case letters, digits and underscores"],
     ),
     "invalid_name_leading_digit": ("churn", _set("name", "1churn"), "name", ["not a valid model name"]),
+    "probation_as_long_as_the_age_trigger": (
+        "churn",
+        _set("gate", {"probation_days": 7}),
+        "triggers",
+        ["gate.probation_days (7) must be shorter than triggers.max_model_age_days (7)", "Lower probation_days"],
+    ),
     "estimator_class_without_module": (
         "churn",
         _set("model", "estimator", "class", "LogisticRegression"),
