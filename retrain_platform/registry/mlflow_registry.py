@@ -25,7 +25,6 @@ import contextlib
 import datetime as dt
 import functools
 import json
-import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +53,15 @@ PENDING_TAG = "champion.pending"
 # Written last when the gate has decided a candidate (promoted, rejected or superseded): a rerun skips it.
 DECIDED_AT_TAG = "gate.decided_at"
 SUPERSEDED_TAG = "gate.superseded_by"
-_CACHE_LOCK = threading.Lock()
-_MODEL_CACHE: dict[tuple[str, str, str], Any] = {}
+# Loaded models kept per process. Bounded because a server that follows the alias, or a backtest that promotes
+# fifty versions, would otherwise keep every version it ever loaded; eight covers a champion, its challenger and
+# the previous champion of several models at once.
+LOADED_MODELS_KEPT = 8
+
+
+@functools.lru_cache(maxsize=LOADED_MODELS_KEPT)
+def _load_trusted(uri: str, tracking_uri: str) -> Any:
+    return load_sklearn_model(uri, tracking_uri)
 
 
 @dataclass(frozen=True)
@@ -400,24 +406,20 @@ class ModelRegistry(ConfigurableResource):
     def load(self, info: VersionInfo) -> Any:
         """Load a version's scikit-learn model under the platform's own trust policy, cached per process.
 
+        The cache keeps the :data:`LOADED_MODELS_KEPT` most recently used versions (a version's artifacts never
+        change, so a hit is always current); a failed load is not cached.
+
         Never through ``mlflow.sklearn.load_model``, which trusts whatever types the artifact's own ``MLmodel``
         lists (see :mod:`retrain_platform.registry.trusted_artifacts`). A refused artifact fails the step at once
         (no retry can make it trustworthy) with what was refused and what to do.
         """
         from dagster import Failure
 
-        key = (self.tracking_uri, info.model, info.version)
-        with _CACHE_LOCK:
-            if key in _MODEL_CACHE:
-                return _MODEL_CACHE[key]
         try:
             with self._translate(f"load {info.model} v{info.version}"):
-                loaded = load_sklearn_model(info.uri, self.tracking_uri)
+                return _load_trusted(info.uri, self.tracking_uri)
         except UntrustedModelError as err:
             raise Failure(description=str(err), allow_retries=False) from err
-        with _CACHE_LOCK:
-            _MODEL_CACHE[key] = loaded
-        return loaded
 
     def download_artifacts(self, info: VersionInfo, name: str, target: Path) -> Path:
         """Copy a run artifact folder of a version to ``target`` (used when the lake lacks a reference sketch)."""

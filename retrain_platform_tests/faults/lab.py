@@ -333,5 +333,5 @@ def _restore(template: Path, root: Path) -> None:
             target.mkdir(parents=True, exist_ok=True)
         else:
             shutil.copy2(source, target)  # with its mtime: landing fingerprints must not change
-    mlflow_registry._MODEL_CACHE.clear()
+    mlflow_registry._load_trusted.cache_clear()
     reference._CACHE.clear()
