@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from sklearn import metrics as skm
 
+from retrain_platform.spec.model_contract import align_probabilities, sort_labels
+
 if TYPE_CHECKING:
     from retrain_platform.spec.model_spec import ModelSpec
 
@@ -85,15 +87,6 @@ class Metric:
         resolved = average or ("binary" if len(ordered) == 2 else "macro")
         check_average(self, resolved, len(ordered))
         return replace(self, average=resolved, labels=ordered)
-
-
-def sort_labels(labels: Iterable) -> tuple:
-    """Distinct labels in scikit-learn's order (sorted, as ``classes_`` is), NumPy scalars made plain."""
-    distinct = {v.item() if isinstance(v, np.generic) else v: None for v in labels}
-    try:
-        return tuple(sorted(distinct))
-    except TypeError:  # mixed types cannot be ordered; keep first-seen order, which is still one fixed order
-        return tuple(distinct)
 
 
 def check_average(metric: Metric, average: str, n_labels: int | None) -> None:
@@ -245,17 +238,3 @@ def predict_for(metric: Metric, model, features) -> np.ndarray:
             "add them to target.categories"
         )
     return align_probabilities(proba, model.classes_, metric.labels)
-
-
-def align_probabilities(proba: np.ndarray, classes, labels) -> np.ndarray:
-    """Probabilities whose columns follow ``classes`` laid out in ``labels`` order (a missing class gets 0).
-
-    A 1-D ``proba`` is the positive-class column of two classes. Two labels give the positive-class column back.
-    """
-    proba = np.column_stack([1 - proba, proba]) if np.ndim(proba) == 1 else proba
-    columns = {c.item() if isinstance(c, np.generic) else c: i for i, c in enumerate(classes)}
-    aligned = np.zeros((proba.shape[0], len(labels)))
-    for j, label in enumerate(labels):
-        if label in columns:
-            aligned[:, j] = proba[:, columns[label]]
-    return aligned[:, 1] if len(labels) == 2 else aligned

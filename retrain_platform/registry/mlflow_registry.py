@@ -28,7 +28,7 @@ import json
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
@@ -36,6 +36,9 @@ from pydantic import PrivateAttr
 from retrain_platform.failpoints import failpoint
 from retrain_platform.registry.lock import promotion_lock
 from retrain_platform.registry.trusted_artifacts import UntrustedModelError, load_sklearn_model, untrusted_types_in
+
+if TYPE_CHECKING:
+    from retrain_platform.spec.model_spec import ModelSpec
 
 CHAMPION_ALIAS = "champion"
 # Tags the platform writes on model versions; the registry's audit trail, readable from MLflow alone.
@@ -212,30 +215,36 @@ class ModelRegistry(ConfigurableResource):
 
     def log_candidate(
         self,
-        model: str,
+        spec: ModelSpec,
         estimator: Any,
         *,
         params: dict[str, Any],
         metrics: dict[str, float],
         tags: dict[str, str],
         artifacts: dict[str, Path] | None = None,
-        input_example: Any = None,
+        example: Any = None,
     ) -> VersionInfo:
-        """Log a trained candidate as an MLflow run and register it as a new version of ``model``.
+        """Log a trained candidate of ``spec`` as an MLflow run and register it as a new version of its model.
 
-        The version is created with its tags in one call, so no version ever exists without its training record.
+        The model is written with its spec's contract (:mod:`~retrain_platform.registry.model_flavor`): plain
+        MLflow loads it as a pyfunc that takes a landed frame and answers probabilities. ``example`` (validated
+        rows) gives its first rows as the input example. The version is created with its tags in one call, so no
+        version ever exists without its training record.
         """
         # The types skops must trust to reload it, all allowed by the platform's policy (else a ValueError that
         # says what to change), checked before anything is written.
         trusted = untrusted_types_in(estimator)
-        with self._translate(f"log a candidate of {model}"):
-            return self._log_candidate(model, estimator, params, metrics, tags, artifacts, input_example, trusted)
+        with self._translate(f"log a candidate of {spec.name}"):
+            return self._log_candidate(spec, estimator, params, metrics, tags, artifacts, example, trusted)
 
-    def _log_candidate(self, model, estimator, params, metrics, tags, artifacts, input_example, trusted):
+    def _log_candidate(self, spec, estimator, params, metrics, tags, artifacts, example, trusted):
         import mlflow
-        import mlflow.sklearn
+        from mlflow.models import Model
 
-        # mlflow.sklearn.log_model only works through the fluent API, which reads the process-wide tracking URI.
+        from retrain_platform.registry import model_flavor
+
+        model = spec.name
+        # Model.log only works through the fluent API, which reads the process-wide tracking URI.
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         with mlflow.start_run(experiment_id=self._experiment_id(model), tags=tags) as run:
@@ -246,10 +255,15 @@ class ModelRegistry(ConfigurableResource):
                     mlflow.log_artifacts(str(path), artifact_path=name)
                 else:
                     mlflow.log_artifact(str(path), artifact_path=name)
-            info = mlflow.sklearn.log_model(
-                estimator,
+            contract = model_flavor.contract(spec, estimator, trusted)
+            info = Model.log(
+                artifact_path=None,
                 name="model",
-                input_example=input_example,
+                flavor=model_flavor.this_module(),
+                sk_model=estimator,
+                contract=contract,
+                signature=model_flavor.model_signature(spec, contract["labels"]),
+                input_example=None if example is None else model_flavor.landed_example(example, spec),
                 serialization_format="skops",
                 skops_trusted_types=trusted,
                 # Inferring requirements re-imports the model in a subprocess (seconds per candidate); the

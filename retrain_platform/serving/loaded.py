@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from retrain_platform.promotion.metrics import align_probabilities, sort_labels
 from retrain_platform.registry import VersionInfo
-from retrain_platform.spec.estimator import model_input, synthetic_frame
+from retrain_platform.spec.estimator import model_input, output_labels, synthetic_frame
+from retrain_platform.spec.model_contract import align_probabilities, sort_labels
 from retrain_platform.spec.model_spec import ModelSpec
 
 
@@ -61,13 +61,6 @@ class LoadedModel:
             return values.tolist()
         keys = [str(label) for label in self.labels]
         return [dict(zip(keys, row, strict=True)) for row in values.tolist()]
-
-
-def output_labels(spec: ModelSpec, estimator: Any) -> tuple | None:
-    """The labels a classifier answers for: the spec's target categories when listed, else the model's classes."""
-    if spec.task != "classification":
-        return None
-    return sort_labels(spec.target.categories if spec.target.categories is not None else estimator.classes_)
 
 
 def prepare(spec: ModelSpec, info: VersionInfo, estimator: Any) -> LoadedModel:

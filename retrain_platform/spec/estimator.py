@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from retrain_platform.spec.model_contract import LABEL_TYPES, sort_labels, to_model_input
 from retrain_platform.spec.model_spec import EstimatorSpec, ModelSpec
 
 
@@ -76,7 +78,7 @@ def _auto_preprocessor(spec: ModelSpec) -> ColumnTransformer:
 
 
 # Column types a numeric-only estimator cannot take as they are: they need an encoder or native categorical support.
-ENCODED_TYPES = frozenset({"category", "string"})
+ENCODED_TYPES = LABEL_TYPES
 
 
 def encoded_columns(spec: ModelSpec) -> list[str]:
@@ -101,6 +103,24 @@ def native_categorical(estimator: BaseEstimator) -> bool:
     return estimator.get_params(deep=False).get("categorical_features") == "from_dtype"
 
 
+def input_contract(spec: ModelSpec) -> dict:
+    """The input half of ``spec``'s model contract (see :mod:`retrain_platform.spec.model_contract`)."""
+    return {
+        "features": [
+            {"name": name, "type": column.type, "categories": column.categories}
+            for name, column in spec.features.items()
+        ],
+        "native_categories": spec.model.preprocessing == "none",
+    }
+
+
+def output_labels(spec: ModelSpec, estimator: Any) -> tuple | None:
+    """The labels a classifier answers for: the spec's target categories when listed, else the model's classes."""
+    if spec.task != "classification":
+        return None
+    return sort_labels(spec.target.categories if spec.target.categories is not None else estimator.classes_)
+
+
 def model_input(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """The features of a validated frame as every model receives them, in training, monitoring and the gate.
 
@@ -111,25 +131,11 @@ def model_input(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     With ``preprocessing: none`` (accepted only for an estimator with native categorical support, see
     :func:`build_estimator`) ``category`` and ``string`` columns become pandas ``category`` columns, with the
     spec's ``categories`` when listed so every partition encodes a value the same way.
+
+    The conversion is :func:`~retrain_platform.spec.model_contract.to_model_input`, the same code every registered
+    model carries as its MLflow pyfunc loader, so plain MLflow feeds the model exactly as the platform does.
     """
-    features = frame[list(spec.features)]
-    converted = {}
-    if spec.model.preprocessing == "none":
-        for name in encoded_columns(spec):
-            categories = spec.features[name].categories
-            values = features[name].astype(object).where(features[name].notna(), np.nan)
-            converted[name] = pd.Series(pd.Categorical(values, categories=categories), index=features.index, name=name)
-    for name, column in features.items():
-        if name in converted:
-            continue
-        if isinstance(column.dtype, pd.api.extensions.ExtensionDtype) and not isinstance(
-            column.dtype, pd.CategoricalDtype
-        ):
-            if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-                converted[name] = column.astype("float64")
-            else:
-                converted[name] = column.astype(object).where(column.notna(), np.nan)
-    return features.assign(**converted) if converted else features
+    return to_model_input(frame, input_contract(spec))
 
 
 def _refuse_raw_labels(spec: ModelSpec, estimator: BaseEstimator) -> None:

@@ -128,7 +128,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
             (files / "partitions.json").write_text(json.dumps(hashes, indent=2))
             (files / "spec.json").write_text(spec.model_dump_json(by_alias=True, indent=2))
             info = registry.log_candidate(
-                spec.name,
+                spec,
                 estimator,
                 params={
                     "estimator": spec.model.estimator.class_,
@@ -142,7 +142,7 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
                 },
                 tags=tags,
                 artifacts={"training": files},
-                input_example=model_input(train.head(5), spec),
+                example=train,
             )
         lake.write_holdout(spec.name, info.version, holdout, holdout_pred)
         context.log.info(f"registered {spec.name} v{info.version}: holdout {metric.name} {holdout_score:.4f}")

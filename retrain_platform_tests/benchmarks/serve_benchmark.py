@@ -10,10 +10,9 @@ version), then, for each server in turn on 127.0.0.1, sends ``--requests`` singl
 uvicorn worker (``mlflow models serve``'s default) and get the same rows.
 
 ``mlflow models serve -m models:/NAME@champion --env-manager local`` serves the pyfunc flavour of the logged
-version: until the platform logs its own pyfunc wrapper it answers class labels (``predict``) rather than the
-probability ``retrain serve`` answers (``predict_proba``: the same pipeline, one more column). Both get the same
-rows (``dataframe_records`` for mlflow). If it cannot serve the version at all, its rows say why and the other
-measurements still run.
+version, the platform's own loader (:mod:`retrain_platform.spec.model_contract`): it answers the same
+probabilities ``retrain serve`` answers. Both get the same rows (``dataframe_records`` for mlflow). If it cannot
+serve the version at all, its rows say why and the other measurements still run.
 
 Then, for ``retrain serve`` only (mlflow's server loads one version at start and never follows the alias):
 requests keep coming while the alias moves three times (v1 → v2 → v1 → v2, as the gate and a rollback move it),
@@ -199,9 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                     why_not = f"it answered {status}: {str(answer)[:300]}"
                 else:
                     theirs, _ = run_server_loads("mlflow models serve", port, "/invocations", frame, args, mlflow=True)
-                    print(
-                        f"  (mlflow answers {answer.get('predictions', answer)!r:.60}: class labels, not probabilities)"
-                    )
+                    print(f"  (mlflow answers {answer.get('predictions', answer)!r:.60})")
             except (RuntimeError, TimeoutError) as err:
                 why_not = str(err).splitlines()[0]
         if why_not:

@@ -12,6 +12,9 @@ from sklearn.linear_model import LogisticRegression
 
 from retrain_platform.registry import mlflow_registry
 from retrain_platform.registry.mlflow_registry import LOADED_MODELS_KEPT, ModelRegistry
+from retrain_platform_tests.conftest import make_spec
+
+SPEC = make_spec("cached", features={"a": {"type": "float"}, "b": {"type": "float"}})
 
 
 @pytest.fixture
@@ -25,7 +28,7 @@ def _log(registry: ModelRegistry, seed: int):
     rng = np.random.default_rng(seed)
     x = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
     estimator = LogisticRegression().fit(x, (x["a"] + rng.normal(size=40) > 0).astype(int))
-    return registry.log_candidate("cached", estimator, params={}, metrics={}, tags={})
+    return registry.log_candidate(SPEC, estimator, params={}, metrics={}, tags={})
 
 
 def test_a_loaded_version_is_reused_and_the_cache_keeps_only_the_most_recent_versions(registry):
