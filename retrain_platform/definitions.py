@@ -24,10 +24,11 @@ from dagster import (
 )
 
 from retrain_platform.ingest.sensor import sensor_interval
+from retrain_platform.notify.sensor import build_notifications_sensor
 from retrain_platform.orchestration.run_limits import run_tags
 from retrain_platform.pipeline import build_model_definitions
 from retrain_platform.resources import build_executor, build_resources
-from retrain_platform.settings import spec_paths
+from retrain_platform.settings import default_notifications, spec_paths
 from retrain_platform.spec import ModelSpec, load_specs
 
 AUTOMATION_SENSOR = "retrain_automation"
@@ -81,13 +82,16 @@ def automation_sensors(specs: Sequence[ModelSpec]) -> list[AutomationConditionSe
 def build_definitions(
     specs: Sequence[ModelSpec], home: Path | None = None, resources: dict | None = None
 ) -> Definitions:
-    """Every model's assets, jobs and sensors, the automation sensor(s), and the resources.
+    """Every model's assets, jobs and sensors, the automation sensor(s), the notifications sensor (when any
+    spec or ``RETRAIN_NOTIFICATIONS`` configures one), and the resources.
 
     ``resources`` defaults to the environment's (:func:`build_resources`); tests pass their own.
     """
-    platform = Definitions(
-        sensors=automation_sensors(specs), resources=resources or build_resources(home), executor=build_executor()
-    )
+    sensors = automation_sensors(specs)
+    notifications = build_notifications_sensor(specs, default_notifications())
+    if notifications is not None:
+        sensors.append(notifications)
+    platform = Definitions(sensors=sensors, resources=resources or build_resources(home), executor=build_executor())
     return Definitions.merge(*(build_model_definitions(spec) for spec in specs), platform)
 
 

@@ -32,6 +32,8 @@ ARTIFACT_ROOT_ENV = "RETRAIN_MLFLOW_ARTIFACTS"
 STEP_RETRIES_ENV = "RETRAIN_STEP_RETRIES"
 STEP_RETRY_DELAY_ENV = "RETRAIN_STEP_RETRY_DELAY_SECONDS"
 SERVE_URL_ENV = "RETRAIN_SERVE_URL"
+UI_URL_ENV = "RETRAIN_UI_URL"
+NOTIFICATIONS_ENV = "RETRAIN_NOTIFICATIONS"
 
 
 def retrain_home() -> Path:
@@ -70,6 +72,22 @@ def serve_url() -> str:
             f"http://{LOOPBACK}:{DEFAULT_SERVE_PORT}; got {value!r}"
         )
     return value.rstrip("/")
+
+
+def ui_url() -> str:
+    """The Dagster UI's address, for links in notifications: ``RETRAIN_UI_URL`` or ``http://127.0.0.1:3000``."""
+    return (os.environ.get(UI_URL_ENV, "").strip() or f"http://{LOOPBACK}:3000").rstrip("/")
+
+
+def default_notifications():
+    """The instance-wide ``notifications`` section (``RETRAIN_NOTIFICATIONS``: a YAML file), or None.
+
+    Used for every model whose spec has no section of its own, and for platform-wide events (a shared sensor's
+    error). Raises ``ValueError`` naming the file and the field when the file cannot be used.
+    """
+    from retrain_platform.spec.notifications import load_default_notifications
+
+    return load_default_notifications(os.environ.get(NOTIFICATIONS_ENV, "").strip() or None)
 
 
 DRIFT_REPORTS_ROUTE = "/reports/{model}/drift"

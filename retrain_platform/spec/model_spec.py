@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from retrain_platform.spec.notifications import NotificationsSpec
+
 ColumnType = Literal["float", "int", "bool", "category", "string"]
 NUMERIC_TYPES = frozenset({"float", "int"})
 # What an ``int`` column can hold (pandas' Int64): a larger whole number is "whole" but overflows the coercion.
@@ -381,6 +383,7 @@ class ModelSpec(_Strict):
     gate: GateSpec = GateSpec()
     drift: DriftSpec = DriftSpec()
     triggers: TriggerSpec = TriggerSpec()
+    notifications: NotificationsSpec | None = None
 
     @field_validator("name")
     @classmethod
