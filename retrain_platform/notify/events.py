@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from dagster import AssetKey, DagsterEventType, DagsterInstance
-from dagster._core.event_api import AssetRecordsFilter, RunStatusChangeRecordsFilter
+from dagster._core.event_api import AssetRecordsFilter, EventLogCursor, RunStatusChangeRecordsFilter
 from dagster._core.scheduler.instigation import InstigatorType, TickStatus
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
@@ -30,7 +30,8 @@ from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import retrain_job_name
 from retrain_platform.spec.model_spec import ModelSpec
 
-_READ = 200  # records read per source and look; the rest is read at the next look
+_READ = 200  # records read per source and query; assets and runs read the rest at the next look
+_PAGES = 10  # pages of one check's executions read per look
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,34 @@ def _asset_path(key: AssetKey) -> str:
     return "assets/" + "/".join(key.path)
 
 
+def _executions_after(instance, check, seen: int) -> list:
+    """Every execution of ``check`` with an id above ``seen``, oldest first (paged: a backfill makes hundreds)."""
+    found, cursor = [], None
+    for _ in range(_PAGES):
+        page = instance.event_log_storage.get_asset_check_execution_history(check, limit=_READ, cursor=cursor)
+        newer = [r for r in page if r.id > seen]
+        found += newer
+        if len(newer) < len(page) or len(page) < _READ:
+            break
+        cursor = page[-1].id
+    return sorted(found, key=lambda r: r.id)
+
+
 def _check_events(instance, spec, position, start, ui) -> Iterable[Notification]:
     for check in _check_keys(ModelKeys(spec.name)):
         name = check.to_user_string()
-        seen = position.checks.get(name, 0)
-        records = instance.event_log_storage.get_asset_check_execution_history(check, limit=_READ)
-        fresh = sorted((r for r in records if r.id > seen), key=lambda r: r.id)
-        if fresh:
-            position.checks[name] = fresh[-1].id
         if start:
+            newest = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
+            position.checks[name] = newest[0].id if newest else 0
             continue
+        fresh = _executions_after(instance, check, position.checks.get(name, 0))
+        # An execution still planned (its run is under way) is read again until it has a result.
+        waiting = [r.id for r in fresh if r.status == AssetCheckExecutionRecordStatus.PLANNED]
+        if fresh:
+            position.checks[name] = min(waiting) - 1 if waiting else fresh[-1].id
         for record in fresh:
+            if waiting and record.id >= min(waiting):
+                break
             evaluation = record.evaluation
             if record.status != AssetCheckExecutionRecordStatus.FAILED or evaluation is None:
                 continue
@@ -125,12 +143,14 @@ def _asset_events(instance, spec, position, start, ui) -> Iterable[Notification]
     ]
     for key, fetch in sources:
         name = f"{key.to_user_string()}:{fetch.__name__}"
+        if start:
+            newest = fetch(key, limit=1, ascending=False).records
+            position.assets[name] = newest[0].storage_id if newest else 0
+            continue
         seen = position.assets.get(name, 0)
         result = fetch(AssetRecordsFilter(asset_key=key, after_storage_id=seen), limit=_READ, ascending=True)
         if result.records:
             position.assets[name] = result.records[-1].storage_id
-        if start:
-            continue
         for record in result.records:
             event = record.asset_materialization or record.asset_observation
             meta = {k: getattr(v, "value", v) for k, v in (event.metadata or {}).items()}
@@ -196,16 +216,14 @@ def _failure_detail(instance, run_id: str) -> str:
 
 
 def _run_events(instance, specs, position, start, ui) -> Iterable[Notification]:
-    result = instance.fetch_run_status_changes(
-        RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_FAILURE),
-        limit=_READ,
-        cursor=position.runs,
-        ascending=True,
-    )
-    if result.records or position.runs is None:
-        position.runs = result.cursor
+    failures = RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_FAILURE)
     if start:
+        newest = instance.fetch_run_status_changes(failures, limit=1, ascending=False).records
+        position.runs = EventLogCursor.from_storage_id(newest[0].storage_id if newest else 0).to_string()
         return
+    result = instance.fetch_run_status_changes(failures, limit=_READ, cursor=position.runs, ascending=True)
+    if result.records:
+        position.runs = result.cursor
     for record in result.records:
         run = instance.get_run_by_id(record.run_id)
         if run is None:

@@ -216,3 +216,21 @@ def test_the_instance_default_names_the_file_and_the_field(tmp_path):
         load_default_notifications(path)
     path.write_text("notifications:\n  webhook: {url_env: HOOK}\n")
     assert load_default_notifications(path).webhook.url_env == "HOOK"
+
+
+def test_turning_notifications_on_does_not_replay_the_history(platform_factory, receivers):
+    hook, mailbox = receivers
+    platform = notifying_platform(platform_factory, mailbox)
+    quarantine_and_promote(platform)
+    notifier = Notifier(platform)
+
+    notifier.tick()
+    assert hook.texts == [] and mailbox.messages == []
+    later = BAD_DAY + dt.timedelta(days=1)
+    platform.land(later, raw=b"not,the,spec\n")
+    platform.ingest(later)
+    notifier.tick()
+
+    assert [t.splitlines()[0] for t in hook.texts] == [
+        f"[{platform.spec.name}] partition {later} quarantined: it does not match the spec"
+    ]
