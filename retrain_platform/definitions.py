@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from retrain_platform.ingest.sensor import sensor_interval
+from retrain_platform.keys import ModelKeys
 from retrain_platform.notify.sensor import build_notifications_sensor
 from retrain_platform.orchestration.run_limits import run_tags
 from retrain_platform.pipeline import build_model_definitions
@@ -61,6 +62,11 @@ def automation_sensors(specs: Sequence[ModelSpec]) -> list[AutomationConditionSe
     shared = AssetSelection.all()
     if own:
         shared = shared - AssetSelection.groups(*own)
+    # live_performance is requested by its feedback sensor, never by a condition: it need not count towards the
+    # automation sensor's limit of assets and checks.
+    live = [ModelKeys(spec.name).live_performance for spec in specs if spec.feedback is not None]
+    if live:
+        shared = shared - AssetSelection.assets(*live)
     sensors = [
         _automation_sensor(
             AUTOMATION_SENSOR, shared, {}, "Evaluates every model's retrain, monitoring and promotion conditions."

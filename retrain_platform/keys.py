@@ -76,3 +76,18 @@ class ModelKeys:
     def age_check(self) -> AssetCheckKey:
         """Fails (warning) when the champion's training data is older than the spec's maximum model age."""
         return AssetCheckKey(self.champion_performance, "champion_age")
+
+    @property
+    def live_performance(self) -> AssetKey:
+        """The champion's metric on live traffic whose delayed labels have arrived, per prediction day."""
+        return self.asset("live_performance")
+
+    @property
+    def live_performance_check(self) -> AssetCheckKey:
+        """Fails (warning) when the live metric breaks the spec's performance triggers (a retrain trigger)."""
+        return AssetCheckKey(self.live_performance, "live_performance")
+
+    @property
+    def prediction_drift_check(self) -> AssetCheckKey:
+        """Fails (warning) when a day's live answers are distributed unlike the champion's holdout answers."""
+        return AssetCheckKey(self.live_performance, "prediction_drift")

@@ -1,7 +1,8 @@
 """One model's slice of the platform: its asset graph, checks, jobs and landing sensor, from its spec.
 
 The data path, top to bottom: ``raw_batch`` → ``features`` (blocking schema check) → ``drift_report`` and
-``champion_performance`` (trigger checks) → ``candidate_model`` (MLflow) → ``production_model`` (the gate).
+``champion_performance`` (trigger checks) → ``candidate_model`` (MLflow) → ``production_model`` (the gate);
+with a ``feedback`` section, ``live_performance`` scores the served champion on live traffic's delayed labels.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from retrain_platform.automation.conditions import (
     promotion_condition,
     retrain_condition,
 )
+from retrain_platform.feedback.assets import build_live_performance_asset
+from retrain_platform.feedback.sensor import build_feedback_sensor
 from retrain_platform.ingest.assets import build_ingest_assets
 from retrain_platform.ingest.sensor import build_landing_sensor
 from retrain_platform.keys import ModelKeys
@@ -30,6 +33,11 @@ def ingest_job_name(model: str) -> str:
 def retrain_job_name(model: str) -> str:
     """The job that trains a candidate and runs the gate for ``model``."""
     return f"{model}_retrain"
+
+
+def live_job_name(model: str) -> str:
+    """The partitioned job the feedback sensor launches to score a day of live traffic."""
+    return f"{model}_live"
 
 
 def build_model_definitions(spec: ModelSpec) -> Definitions:
@@ -54,8 +62,19 @@ def build_model_definitions(spec: ModelSpec) -> Definitions:
         selection=[keys.candidate_model, keys.production_model],
         description=f"Train a {spec.name} candidate and run the promotion gate.",
     )
-    return Definitions(
-        assets=[raw_batch, features, drift_report, champion_performance, candidate, production],
-        jobs=[ingest, retrain],
-        sensors=[build_landing_sensor(spec, ingest, daily)],
-    )
+    assets = [raw_batch, features, drift_report, champion_performance, candidate, production]
+    jobs = [ingest, retrain]
+    sensors = [build_landing_sensor(spec, ingest, daily)]
+    if spec.feedback is not None:
+        # Prediction days are UTC days of live traffic: today's is scored while it is still going (end_offset).
+        live_days = DailyPartitionsDefinition(start_date=spec.partitions.start_date.isoformat(), end_offset=1)
+        live = define_asset_job(
+            live_job_name(spec.name),
+            selection=[keys.live_performance],
+            partitions_def=live_days,
+            description=f"Score {spec.name}'s champion on one day of live traffic whose labels came back.",
+        )
+        assets.append(build_live_performance_asset(spec, live_days))
+        jobs.append(live)
+        sensors.append(build_feedback_sensor(spec, live, retrain))
+    return Definitions(assets=assets, jobs=jobs, sensors=sensors)

@@ -26,6 +26,9 @@ from retrain_platform.spec.model_spec import ModelSpec
 
 TRIGGER_TAG = "retrain/trigger"
 """Run tag naming the trigger that started a training run (``drift``, ``performance``, ``schedule``, ...)."""
+REQUESTED_REASON_TAG = "retrain/requested_reason"
+"""Run tag a sensor sets when it requests a training for a reason of its own (with ``TRIGGER_TAG``, e.g. ``live``):
+the run reports that reason instead of reconstructing one from the trigger checks."""
 
 _TRIGGER_LABELS = {
     "drift": "drift",
@@ -91,15 +94,25 @@ def failing_triggers(instance: DagsterInstance, spec: ModelSpec) -> list[Failing
 
 
 def retrain_reason(
-    instance: DagsterInstance, spec: ModelSpec, answered_through: str | None, *, automated: bool
+    instance: DagsterInstance,
+    spec: ModelSpec,
+    answered_through: str | None,
+    *,
+    automated: bool,
+    requested: tuple[str, str] | None = None,
 ) -> RetrainReason:
     """Which trigger started this training (see the module docstring).
 
     ``answered_through`` is the previous candidate's window end (None before the first one): trigger episodes
     that began on or before it were that candidate's reason, not this one's. ``automated`` says whether
-    automation launched the run (else a person did, unless a trigger is fresh).
+    automation launched the run (else a person did, unless a trigger is fresh). ``requested`` is the
+    ``(trigger, reason)`` a sensor gave when it requested the run (:data:`REQUESTED_REASON_TAG`).
     """
     failing = failing_triggers(instance, spec)
+    if requested is not None:
+        trigger, why = requested
+        others = [f"also failing, {t.trigger}: {t.description}" for t in failing if t.trigger != trigger]
+        return RetrainReason((trigger,), (f"{trigger}: {why}", *others))
     fresh = [t for t in failing if answered_through is None or t.failing_since > answered_through]
     if fresh:
         fired_by = [t for t in fresh if t.failing_since == fresh[0].failing_since]

@@ -232,7 +232,7 @@ def build_monitoring_assets(
             champion_version=champion.version,
             floor=triggers.performance_floor,
             drop=triggers.performance_drop,
-            holdout_score=_holdout_score(champion.tags),
+            holdout_score=holdout_score(champion.tags),
             previous=next(iter(earlier), None),
         )
         window_end = champion.tags.get(WINDOW_END_TAG)
@@ -301,7 +301,7 @@ def build_monitoring_assets(
     return [drift_report, champion_performance]
 
 
-def _holdout_score(tags: dict[str, str]) -> float | None:
+def holdout_score(tags: dict[str, str]) -> float | None:
     """The score the gate measured for this version on its holdout (None for a version never gated)."""
     try:
         return float(tags[HOLDOUT_SCORE_TAG])

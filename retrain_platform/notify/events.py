@@ -71,7 +71,14 @@ class Position:
 def _check_keys(keys: ModelKeys):
     # The checks whose failure is news. training_volume and champion_age fail to say a retrain is due, and the
     # retrain they start is reported (trigger_fired); reporting each day they stay due would only be noise.
-    return [keys.schema_check, keys.data_quality_check, keys.drift_check, keys.performance_check]
+    return [
+        keys.schema_check,
+        keys.data_quality_check,
+        keys.drift_check,
+        keys.performance_check,
+        keys.live_performance_check,
+        keys.prediction_drift_check,
+    ]
 
 
 def _ui(base: str, path: str) -> str:

@@ -365,6 +365,43 @@ class TriggerSpec(_Strict):
         return value
 
 
+class FeedbackSpec(_Strict):
+    """Where the delayed labels of live predictions land, and how they are matched with the prediction log.
+
+    One file per arrival day lands in ``path`` (relative to ``RETRAIN_HOME`` unless absolute), named
+    ``YYYY-MM-DD.parquet`` (or ``.csv``) and written atomically like a landing. It holds the target column and the
+    key: with ``key: request_id`` the ``request_id`` ``retrain serve`` answered (and ``row``, the row's position in
+    its request, for requests of several rows; 0 when absent); with any other ``key``, that feature column, whose
+    values identify a prediction. A later label for the same prediction replaces an earlier one.
+
+    ``label_delay_days`` is how long after a prediction its label may arrive: a file of day D is matched with
+    the predictions of days D - label_delay_days .. D, and a prediction day is judged only once at least
+    ``min_labels`` of its predictions are labelled. The live metric is judged with the spec's performance
+    triggers (``triggers.performance_floor`` / ``performance_drop``); ``retrain: true`` makes its failure a retrain
+    trigger. ``prediction_drift_threshold`` is the Kolmogorov-Smirnov distance between a day's live answers and
+    the champion's answers on its holdout at which the ``prediction_drift`` check fails.
+
+    ``rollback_margin`` turns on automatic rollback (:mod:`retrain_platform.feedback.rollback`): once the
+    champion has ``rollback_days`` judged live days, a mean live metric worse than its predecessor's by more than
+    this (in the metric's units) moves the alias back, recorded like a manual rollback.
+    """
+
+    path: str
+    format: Literal["parquet", "csv"] = "parquet"
+    key: str = "request_id"
+    label_delay_days: Annotated[int, Field(ge=0, le=365)] = 7
+    min_labels: Annotated[int, Field(ge=1)] = 50
+    prediction_drift_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
+    retrain: bool = True
+    rollback_margin: Annotated[float, Field(ge=0.0)] | None = None
+    rollback_days: Annotated[int, Field(ge=1, le=90)] = 3
+
+    @property
+    def suffix(self) -> str:
+        """The file suffix a label file must carry."""
+        return "." + self.format
+
+
 class ModelSpec(_Strict):
     """A model onboarded to the platform: data contract, landing, estimator, metric, gate, drift and triggers."""
 
@@ -384,6 +421,7 @@ class ModelSpec(_Strict):
     drift: DriftSpec = DriftSpec()
     triggers: TriggerSpec = TriggerSpec()
     notifications: NotificationsSpec | None = None
+    feedback: FeedbackSpec | None = None
 
     @field_validator("name")
     @classmethod
@@ -462,6 +500,17 @@ class ModelSpec(_Strict):
                     f"drift.columns.{column}.threshold: {method.name!r} returns a p-value; use a threshold in [0, 1]"
                 )
         return drift
+
+    @field_validator("feedback")
+    @classmethod
+    def _feedback_key(cls, feedback: FeedbackSpec | None, info: ValidationInfo) -> FeedbackSpec | None:
+        features = info.data.get("features") or {}
+        if feedback is not None and feedback.key != "request_id" and feedback.key not in features:
+            raise ValueError(
+                f"feedback.key {feedback.key!r} is neither request_id nor a feature; label files are matched with "
+                f"the prediction log by request_id or by a feature column ({', '.join(features)})"
+            )
+        return feedback
 
     @field_validator("triggers")
     @classmethod

@@ -17,6 +17,7 @@ about as plain paths than as IO-manager inputs. Layout under the root::
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import hashlib
 import json
@@ -54,6 +55,14 @@ class UnsafePath(Exception):
 
 # The column(s) of a stored holdout holding the candidate's own predictions (one per class for probabilities).
 HOLDOUT_PREDICTION = "_candidate_prediction"
+
+
+def _is_day(name: str) -> bool:
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return len(name) == 10
 
 
 def _sha256_of(handle: BinaryIO) -> str:
@@ -263,6 +272,45 @@ class Lake(ConfigurableResource):
         path = self.predictions_dir(model, day) / f"part-{part}.parquet"
         _atomic_write(path, lambda tmp: _write_parquet(table, tmp))
         return path
+
+    def read_predictions(self, model: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Every record (``columns`` only, if given) of one day of the prediction log (empty when none).
+
+        Dot-named files are writes still in progress and are skipped, like symbolic links, which the lake never
+        reads through.
+        """
+        folder = self.predictions_dir(model, day)
+        parts = sorted(p for p in folder.glob("part-*.parquet") if not p.is_symlink()) if folder.is_dir() else []
+        frames = [pd.read_parquet(p, columns=columns) for p in parts]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def prediction_days(self, model: str) -> list[str]:
+        """The days with a prediction log, oldest first."""
+        folder = self.model_dir(model) / "predictions"
+        return sorted(p.name for p in folder.iterdir() if _is_day(p.name) and p.is_dir()) if folder.is_dir() else []
+
+    def feedback_dir(self, spec: ModelSpec) -> Path:
+        """Where ``spec``'s label files land (``feedback.path``, relative to the root unless absolute)."""
+        path = Path(spec.feedback.path)
+        return path if path.is_absolute() else self.root_path / path
+
+    def label_files(self, spec: ModelSpec) -> dict[str, Path]:
+        """The landed label files by arrival day (regular files named ``YYYY-MM-DD<suffix>``; links refused)."""
+        folder = self.feedback_dir(spec)
+        if not folder.is_dir():
+            return {}
+        suffix = spec.feedback.suffix
+        found = {}
+        for path in folder.iterdir():
+            day = path.name.removesuffix(suffix)
+            if path.name.endswith(suffix) and _is_day(day) and path.is_file() and not path.is_symlink():
+                found[day] = path
+        return dict(sorted(found.items()))
+
+    def read_labels(self, spec: ModelSpec, path: Path) -> pd.DataFrame:
+        """One label file as a frame, read without following a symbolic link."""
+        with _open_landing(path) as handle:
+            return pd.read_csv(handle) if spec.feedback.format == "csv" else pd.read_parquet(handle)
 
     def report_file(self, model: str, partition: str) -> str:
         """Where the evidently drift report of one partition is, relative to the root (a portable name)."""

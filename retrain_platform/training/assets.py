@@ -27,7 +27,7 @@ from dagster import (
 )
 from dagster._core.storage.tags import AUTO_MATERIALIZE_TAG, AUTOMATION_CONDITION_TAG
 
-from retrain_platform.automation.reasons import TRIGGER_TAG, RetrainReason, retrain_reason
+from retrain_platform.automation.reasons import REQUESTED_REASON_TAG, TRIGGER_TAG, RetrainReason, retrain_reason
 from retrain_platform.check_history import last_training_window_end
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
@@ -172,7 +172,9 @@ def _retrain_reason(context: AssetExecutionContext, spec: ModelSpec) -> RetrainR
     """The trigger that started this run, also set as the run's ``retrain/trigger`` tag (filterable in the UI)."""
     answered_through = last_training_window_end(context.instance, ModelKeys(spec.name).candidate_model)
     automated = any(tag in context.run.tags for tag in (AUTOMATION_CONDITION_TAG, AUTO_MATERIALIZE_TAG))
-    why = retrain_reason(context.instance, spec, answered_through, automated=automated)
+    tags = context.run.tags
+    requested = (tags[TRIGGER_TAG], tags[REQUESTED_REASON_TAG]) if REQUESTED_REASON_TAG in tags else None
+    why = retrain_reason(context.instance, spec, answered_through, automated=automated, requested=requested)
     context.instance.add_run_tags(context.run_id, {TRIGGER_TAG: why.tag})
     return why
 
