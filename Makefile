@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export RETRAIN_HOME ?= $(CURDIR)/.retrain
 export DAGSTER_HOME ?= $(RETRAIN_HOME)/dagster
 
-.PHONY: install demo test test-fast test-faults ui bench bench-serve lint clean
+.PHONY: install demo demo-live test test-fast test-faults ui bench bench-serve lint clean
 
 # Installs the exact versions CI is tested with (constraints.txt) into .venv; re-runs only when they change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -24,6 +24,10 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 # The main job: replay 60 days of both example models through the real sensors and automation.
 demo: install
 	$(BIN)/retrain demo --reset --days 60 --json $(RETRAIN_HOME)/demo-timeline.json
+
+# The production half: live traffic, delayed labels, the live trigger, the swap and the alerts (about 2 minutes).
+demo-live: install
+	$(BIN)/retrain demo-live --reset --json $(RETRAIN_HOME)/demo-live.json
 
 # The whole suite, slow and service-backed tests included (this is what CI runs).
 test: install

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -82,6 +83,21 @@ def _demo(args) -> int:
         print(f"\ntimeline written to {args.json}")
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s; state in {home} (see it with: make ui)")
     return 0
+
+
+def _demo_live(args) -> int:
+    from retrain_platform.demo.live import run_live_demo
+
+    home = retrain_home()
+    if problem := _prepare_demo_home(home, args.reset):
+        print(f"demo refused: {problem}", file=sys.stderr)
+        return 1
+    result = run_live_demo(home, _instance(), seed=args.seed)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_json(), indent=2))
+        print(f"\nresult written to {args.json}")
+    print(f"\nlive demo finished in {result.seconds:.1f} s; state in {home} (see it with: make ui)")
+    return 0 if result.failed_requests == 0 and result.champion_after != result.champion_before else 1
 
 
 def _schedules(text: str) -> list[int | None]:
@@ -255,6 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the timeline as JSON")
     p.add_argument("--reset", action="store_true", help="delete a previous demo's home first")
     p.set_defaults(func=_demo)
+
+    p = commands.add_parser(
+        "demo-live",
+        help="serve the churn champion, bring labels back, and watch the live trigger retrain and swap it",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    p.add_argument("--reset", action="store_true", help="delete a previous demo's home first")
+    p.set_defaults(func=_demo_live)
 
     p = commands.add_parser(
         "backtest", help="replay a folder of daily files through the platform and compare with fixed schedules"

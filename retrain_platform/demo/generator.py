@@ -20,8 +20,14 @@ def _rng(model: str, day: dt.date, seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(model.encode()), day.toordinal()])
 
 
-def churn_day(day: dt.date, drift_date: dt.date, seed: int = 0, rows: int = 1000) -> pd.DataFrame:
-    """One day of churn data; from ``drift_date`` on, the post-pricing-change regime."""
+def churn_day(
+    day: dt.date, drift_date: dt.date, seed: int = 0, rows: int = 1000, competitor_from: dt.date | None = None
+) -> pd.DataFrame:
+    """One day of churn data; from ``drift_date`` on, the post-pricing-change regime.
+
+    From ``competitor_from`` on (the live demo's scenario), a competitor's launch reverses what tenure means:
+    long-standing customers are now the ones who leave, which a model trained before cannot know.
+    """
     rng = _rng("churn", day, seed)
     n = int(rows * rng.uniform(0.9, 1.1))
     after = day >= drift_date
@@ -33,7 +39,8 @@ def churn_day(day: dt.date, drift_date: dt.date, seed: int = 0, rows: int = 1000
     usage = rng.gamma(2.0, 10.0, n)
     usage[rng.random(n) < 0.02] = np.nan
     autopay = rng.random(n) < 0.6
-    logit = -1.0 - 0.04 * tenure + 0.35 * calls - 0.6 * autopay
+    competitor = competitor_from is not None and day >= competitor_from
+    logit = (-3.5 + 0.06 * tenure if competitor else -1.0 - 0.04 * tenure) + 0.35 * calls - 0.6 * autopay
     logit = logit + (0.08 * (charges - 90.0) if after else 0.01 * (charges - 50.0))
     churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return pd.DataFrame(
