@@ -49,7 +49,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 _names = itertools.count()
 
 
-TEST_GATE = {"confidence": 0.9, "bootstrap_samples": 200, "min_score": 0.55}
+# Probation off: most tests observe a refusal as final; the probation tests set it themselves.
+TEST_GATE = {"confidence": 0.9, "bootstrap_samples": 200, "min_score": 0.55, "probation_days": None}
 # The test gate where a tie keeps the champion: retraining on the same data is then a rejection to observe.
 STRICT_GATE = {**TEST_GATE, "mode": "better"}
 

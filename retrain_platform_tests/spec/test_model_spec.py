@@ -13,6 +13,7 @@ import pytest
 
 from retrain_platform.spec import ModelSpec, SpecError, load_spec
 from retrain_platform.spec.model_spec import TrainingSpec
+from retrain_platform_tests.conftest import TEST_GATE, make_spec
 from retrain_platform_tests.spec.spec_files import EXAMPLES, example, write_spec
 
 
@@ -476,3 +477,14 @@ def test_drift_override_the_drift_engine_rejects_fails_at_load(tmp_path: Path, c
     (problem,) = err.problems
     assert problem.startswith("drift")
     assert column in problem
+
+
+def test_probation_defaults_to_three_days_unless_the_age_trigger_is_as_short_or_it_is_turned_off():
+    from retrain_platform.spec.model_spec import DEFAULT_PROBATION_DAYS
+
+    gate = {k: v for k, v in TEST_GATE.items() if k != "probation_days"}
+    assert make_spec(gate=gate).gate.probation_days == DEFAULT_PROBATION_DAYS == 3
+    short = make_spec(gate=gate, triggers={"drift": True, "max_model_age_days": 3})
+    assert short.gate.probation_days is None  # the age trigger's candidate would end every probation
+    assert make_spec(gate={**gate, "probation_days": None}).gate.probation_days is None
+    assert make_spec(gate={**gate, "probation_days": 5}).gate.probation_days == 5
