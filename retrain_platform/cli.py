@@ -17,9 +17,10 @@ def _validate_spec(args) -> int:
     """Load each spec and (unless ``--no-fit``) fit its estimator on synthetic rows, reporting every problem."""
     from retrain_platform.spec import SpecError, load_spec
     from retrain_platform.spec.estimator import EstimatorError, smoke_fit
+    from retrain_platform.spec.loader import spec_files
 
-    failed = 0
-    for path in args.paths:
+    failed, seen = 0, {}
+    for path in spec_files(args.paths):
         try:
             spec = load_spec(path)
             if args.fit:
@@ -28,11 +29,19 @@ def _validate_spec(args) -> int:
                     smoke_fit(spec)
                 except EstimatorError as err:
                     raise SpecError(Path(path), [str(err)]) from None
+            if spec.name in seen:
+                raise SpecError(
+                    path, [f"name: model {spec.name!r} is already defined in {seen[spec.name]}; rename one"]
+                )
+            seen[spec.name] = path
         except SpecError as err:
             print(err, file=sys.stderr)
             failed += 1
         else:
             print(f"{path}: ok (model {spec.name!r}, {spec.task}, {len(spec.features)} features)")
+    if not seen and not failed:
+        print("no spec files found (a folder's defaults.yaml is not a spec)", file=sys.stderr)
+        return 1
     return 1 if failed else 0
 
 
@@ -255,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("validate-spec", help="check model spec files")
+    p = commands.add_parser(
+        "validate-spec", help="check model spec files or folders (a folder's defaults.yaml is merged under each spec)"
+    )
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument(
         "--no-fit",

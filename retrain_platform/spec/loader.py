@@ -98,9 +98,11 @@ def parse_spec(data: object, path: Path) -> ModelSpec:
     return spec
 
 
-def load_spec(path: str | Path) -> ModelSpec:
-    """Read and validate one YAML model spec."""
-    path = Path(path)
+DEFAULTS_FILE = "defaults.yaml"
+"""In a folder of specs, the shared defaults merged under every spec beside it (not a spec itself)."""
+
+
+def _read_yaml(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -108,23 +110,84 @@ def load_spec(path: str | Path) -> ModelSpec:
     except UnicodeDecodeError as err:
         raise SpecError(path, [f"cannot read the file: not UTF-8 text ({err.reason} at byte {err.start})"]) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError(path, [f"not valid YAML: {err}"]) from None
-    return parse_spec(data, path)
 
 
-def load_specs(paths: Iterable[str | Path]) -> list[ModelSpec]:
-    """Load every spec from files or folders (``*.yaml``/``*.yml`` inside), refusing duplicate model names."""
+def merge_defaults(defaults: dict, spec: dict) -> dict:
+    """``spec`` over ``defaults``: mappings merge key by key at every depth; any other value in ``spec`` wins.
+
+    Lists are values, not merged: a spec's ``categories`` or ``preprocessing`` replaces the default's whole.
+    """
+    merged = dict(defaults)
+    for key, value in spec.items():
+        base = merged.get(key)
+        merged[key] = merge_defaults(base, value) if isinstance(base, dict) and isinstance(value, dict) else value
+    return merged
+
+
+def folder_defaults(folder: Path) -> dict | None:
+    """The ``defaults.yaml`` of ``folder`` (None when there is none); a :class:`SpecError` if it is not a mapping."""
+    path = folder / DEFAULTS_FILE
+    if not path.is_file():
+        return None
+    data = _read_yaml(path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError(path, [f"the defaults must be a mapping of spec fields, not {type(data).__name__}"])
+    if "name" in data:
+        raise SpecError(path, ["name: a model's name cannot be a default; set it in each spec"])
+    return data
+
+
+def _from_defaults(problem: str, data: dict, defaults: dict) -> str:
+    """``problem`` marked as coming from the defaults when the spec file itself does not set that field."""
+    spec_node, default_node = data, defaults
+    for part in problem.split(":", 1)[0].split("."):
+        in_spec = isinstance(spec_node, dict) and part in spec_node
+        in_defaults = isinstance(default_node, dict) and part in default_node
+        if not in_spec:
+            return f"{problem} (set in {DEFAULTS_FILE})" if in_defaults else problem
+        spec_node = spec_node[part]
+        default_node = default_node[part] if in_defaults else None
+    return problem
+
+
+def load_spec(path: str | Path, defaults: dict | None = None) -> ModelSpec:
+    """Read and validate one YAML model spec, over ``defaults`` (else its folder's ``defaults.yaml``, if any)."""
+    path = Path(path)
+    if defaults is None:
+        defaults = folder_defaults(path.parent)
+    data = _read_yaml(path)
+    if not defaults or not isinstance(data, dict):
+        return parse_spec(data, path)
+    try:
+        return parse_spec(merge_defaults(defaults, data), path)
+    except SpecError as err:
+        raise SpecError(path, [_from_defaults(p, data, defaults) for p in err.problems]) from None
+
+
+def spec_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The spec files named by ``paths``: files as given, and every ``*.yaml``/``*.yml`` of a folder but its
+    ``defaults.yaml``."""
     files: list[Path] = []
     for entry in map(Path, paths):
         if entry.is_dir():
-            files.extend(sorted([*entry.glob("*.yaml"), *entry.glob("*.yml")]))
+            found = sorted([*entry.glob("*.yaml"), *entry.glob("*.yml")])
+            files.extend(f for f in found if f.name != DEFAULTS_FILE)
         else:
             files.append(entry)
+    return files
+
+
+def load_specs(paths: Iterable[str | Path]) -> list[ModelSpec]:
+    """Load every spec from files or folders (a folder's ``defaults.yaml`` merged under each), refusing duplicate
+    model names."""
     specs: list[ModelSpec] = []
     seen: dict[str, Path] = {}
-    for file in files:
+    for file in spec_files(paths):
         spec = load_spec(file)
         if spec.name in seen:
             raise SpecError(file, [f"name: model {spec.name!r} is already defined in {seen[spec.name]}; rename one"])
