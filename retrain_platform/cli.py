@@ -240,6 +240,7 @@ def _serve(args) -> int:
             log_capacity_rows=args.log_capacity_rows,
             access_log=args.access_log,
             reports=args.reports,
+            shadow=args.shadow,
         )
     except ValidationError as err:
         for problem in err.errors():
@@ -342,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=defaults.max_batch_rows,
         help="most rows answered by one model call when concurrent requests are batched (default %(default)s)",
+    )
+    p.add_argument(
+        "--shadow",
+        action="store_true",
+        default=defaults.shadow,
+        help="also score each model's waiting challenger in shadow (logged beside the champion's answer, never "
+        "returned)",
     )
     p.add_argument(
         "--log-flush-rows",

@@ -12,6 +12,9 @@ the answers the service actually gave with the spec's primary metric, and checks
 - ``prediction_drift``: the Kolmogorov-Smirnov distance between the day's answers and the served version's
   answers on its own holdout (the "model drift" of the seeds); no labels needed.
 
+When ``retrain serve --shadow`` scored a waiting challenger beside the champion, the challenger's live metric on
+the labelled rows it answered is reported next to the champion's on the same rows (``shadow_<metric>``).
+
 A label file that cannot be used (no key or target column) is skipped and named in the checks and metadata; the
 file itself is left where it landed.
 """
@@ -84,20 +87,21 @@ def labels_for(lake: Lake, spec: ModelSpec, day: str) -> tuple[pd.DataFrame, lis
     return labels.drop_duplicates(prediction_keys(spec), keep="last").drop(columns="_arrived"), skipped
 
 
-def _answers(frame: pd.DataFrame, labels: tuple | None) -> np.ndarray:
+def _answers(frame: pd.DataFrame, labels: tuple | None, prefix: str = "_prediction") -> np.ndarray:
     """The logged answers: 1-D (binary, regression) or one column per label in ``labels`` order (0 if absent)."""
-    if "_prediction" in frame.columns:
-        return frame["_prediction"].to_numpy(dtype="float64")
-    columns = [f"_prediction_{label}" for label in labels]
+    if prefix in frame.columns:
+        return frame[prefix].to_numpy(dtype="float64")
+    columns = [f"{prefix}_{label}" for label in labels]
     empty = np.zeros(len(frame))
     return np.column_stack([frame[c].to_numpy(dtype="float64") if c in frame else empty for c in columns])
 
 
-def live_score(spec: ModelSpec, joined: pd.DataFrame) -> float:
-    """The primary metric of the logged answers against their labels (NaN when it is undefined on them)."""
+def live_score(spec: ModelSpec, joined: pd.DataFrame, prefix: str = "_prediction") -> float:
+    """The primary metric of the logged answers (``prefix``: the champion's, or ``_shadow_prediction``) against
+    their labels (NaN when it is undefined on them)."""
     y_true = joined[spec.target.name].to_numpy()
     scorer = metric_for(spec, y=y_true)
-    answers = _answers(joined, scorer.labels)
+    answers = _answers(joined, scorer.labels, prefix)
     if scorer.task == "classification" and not scorer.uses_proba:
         labels = scorer.labels
         answers = (
@@ -116,6 +120,21 @@ def _drift(live: np.ndarray, reference: np.ndarray) -> float:
     if live.ndim == 1:
         return float(ks_2samp(live, reference).statistic)
     return max(float(ks_2samp(live[:, j], reference[:, j]).statistic) for j in range(live.shape[1]))
+
+
+def shadow_comparison(spec: ModelSpec, joined: pd.DataFrame) -> dict:
+    """The shadowed challenger's live metric next to the champion's on the same labelled rows (empty without one)."""
+    if "_shadow_version" not in joined.columns or not joined["_shadow_version"].notna().any():
+        return {}
+    name = METRICS[spec.metric.name].name
+    version = Counter(joined["_shadow_version"].dropna().astype(str)).most_common(1)[0][0]
+    rows = joined[joined["_shadow_version"].astype(str) == version]
+    return {
+        "shadow_version": version,
+        "shadow_labelled": len(rows),
+        f"shadow_{name}": live_score(spec, rows, "_shadow_prediction"),
+        f"champion_{name}_on_shadow_rows": live_score(spec, rows),
+    }
 
 
 def build_live_performance_asset(spec: ModelSpec, partitions_def: PartitionsDefinition) -> AssetsDefinition:
@@ -180,7 +199,14 @@ def build_live_performance_asset(spec: ModelSpec, partitions_def: PartitionsDefi
             previous=next(iter(earlier), None),
         )
         failing = enough and signal.failing
+        shadow = shadow_comparison(spec, joined)
         notes = "" if not skipped else f"; skipped label files: {'; '.join(skipped)}"
+        if shadow:
+            notes = (
+                f"; shadow v{shadow['shadow_version']} {metric.name} {shadow[f'shadow_{metric.name}']:.4f} vs the "
+                f"champion's {shadow[f'champion_{metric.name}_on_shadow_rows']:.4f} on the same "
+                f"{shadow['shadow_labelled']} labelled rows" + notes
+            )
         shown = f"{value:.4f}" if math.isfinite(value) else "undefined"
         if not enough:
             performance_text = f"waiting for labels: {len(joined)} of {feedback.min_labels} labelled so far"
@@ -203,6 +229,7 @@ def build_live_performance_asset(spec: ModelSpec, partitions_def: PartitionsDefi
                 metric.name: value,
                 "prediction_drift": distance,
                 "skipped_label_files": "; ".join(skipped),
+                **shadow,
             },
             check_results=[
                 AssetCheckResult(
@@ -213,6 +240,7 @@ def build_live_performance_asset(spec: ModelSpec, partitions_def: PartitionsDefi
                     metadata={
                         metric.name: value if enough else float("nan"),
                         "labelled": len(joined),
+                        **shadow,
                         CHAMPION_VERSION: version,
                         FAILING_SINCE: (signal.failing_since or "") if failing else "",
                     },

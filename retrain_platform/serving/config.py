@@ -20,6 +20,8 @@ class ServeConfig(BaseModel):
     - ``log_flush_rows``/``log_flush_seconds``: the prediction log writes when that many rows wait or that much
       time has passed; ``log_capacity_rows``: rows it buffers before new records are dropped (and counted).
     - ``shutdown_seconds``: how long a stop waits for requests in flight before closing connections.
+    - ``shadow``: also score each model's waiting challenger (a candidate on probation) in shadow: its answers
+      go to the prediction log beside the champion's, never to the client.
     - ``reports``: whether ``/reports/...`` serves the drift reports of the lake; ``None`` (the default) serves
       them only when ``host`` is a loopback address, since the pages show the data's distributions.
     """
@@ -37,6 +39,7 @@ class ServeConfig(BaseModel):
     shutdown_seconds: Annotated[float, Field(gt=0)] = 30.0
     access_log: bool = False
     reports: bool | None = None
+    shadow: bool = False
 
     @property
     def serves_reports(self) -> bool:

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from retrain_platform.registry import ModelRegistry, VersionInfo
+from retrain_platform.promotion.probation import PROBATION_TAG
+from retrain_platform.registry import DECIDED_AT_TAG, ModelRegistry, VersionInfo
 from retrain_platform.serving.loaded import LoadedModel, prepare
 from retrain_platform.serving.metrics import ServeMetrics
 from retrain_platform.spec.model_spec import ModelSpec
@@ -33,6 +34,7 @@ class ChampionFollower:
         metrics: ServeMetrics,
         poll_seconds: float,
         load: Callable[[VersionInfo], Any] | None = None,
+        shadow: bool = False,
     ):
         self.specs = specs
         self.registry = registry
@@ -41,6 +43,8 @@ class ChampionFollower:
         # The registry's own loader (trust policy, cache); replaceable so tests can make a load fail.
         self._load = load or registry.load
         self._current: dict[str, LoadedModel] = {}
+        self.shadowing = shadow
+        self._shadow: dict[str, LoadedModel] = {}
         self._failed: dict[str, str] = {}  # the last version that failed to load, so it is not logged every poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -50,6 +54,38 @@ class ChampionFollower:
     def current(self, name: str) -> LoadedModel | None:
         """The version answering ``name``'s requests now (None until a champion has loaded)."""
         return self._current.get(name)
+
+    def shadow(self, name: str) -> LoadedModel | None:
+        """The waiting challenger scored in shadow for ``name`` (None when there is none, or shadowing is off)."""
+        return self._shadow.get(name)
+
+    def refresh_shadow(self, name: str) -> None:
+        """Load ``name``'s waiting challenger (the newest version on probation the gate has not decided, newer
+        than the champion) for shadow scoring, or drop the one loaded once it is decided. Never raises."""
+        serving = self._current.get(name)
+        try:
+            versions = self.registry.versions(name)
+        except Exception as err:  # keep shadowing what is loaded; the next poll reads again
+            _log.warning("%s: could not list versions for the shadow: %s", name, err)
+            return
+        newer = int(serving.version) if serving is not None else 0
+        waiting = [
+            v for v in versions if PROBATION_TAG in v.tags and DECIDED_AT_TAG not in v.tags and int(v.version) > newer
+        ]
+        if not waiting:
+            self._shadow.pop(name, None)
+            return
+        target = waiting[-1]
+        shadowed = self._shadow.get(name)
+        if shadowed is not None and shadowed.version == target.version:
+            return
+        try:
+            self._shadow[name] = prepare(self.specs[name], target, self._load(target))
+        except Exception as err:  # a challenger that cannot load is not shadowed; the champion is untouched
+            self._shadow.pop(name, None)
+            _log.error("%s: challenger v%s failed to load for the shadow: %s", name, target.version, err)
+            return
+        _log.info("%s: scoring challenger v%s in shadow", name, target.version)
 
     def missing(self) -> list[str]:
         """Served models without a loaded champion (what ``/readyz`` waits for)."""
@@ -100,6 +136,8 @@ class ChampionFollower:
             if self._stop.is_set():
                 return
             self.refresh(name)
+            if self.shadowing:
+                self.refresh_shadow(name)
 
     def start(self) -> None:
         """Poll the registry every ``poll_seconds`` in a daemon thread until :meth:`stop`."""

@@ -10,6 +10,8 @@ atomic). :meth:`close` writes everything still buffered: a clean stop loses noth
 Each record holds the feature columns, typed as validation types them, plus ``_request_id``, ``_row`` (the row's
 position in its request), ``_time`` (UTC, when the request arrived), ``_version`` and the answer:
 ``_prediction`` (positive-class probability or regression value), or one ``_prediction_<label>`` per class.
+With shadow scoring on (``retrain serve --shadow``) the waiting challenger's answers to the same rows follow, as
+``_shadow_version`` and ``_shadow_prediction``; they are computed by the writer thread, off the request path.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from retrain_platform.serving.inputs import typed_frame
+from retrain_platform.serving.loaded import LoadedModel
 from retrain_platform.serving.metrics import ServeMetrics
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
@@ -52,14 +56,19 @@ class LogEntry:
         return len(self.answers)
 
 
-def _answer_columns(entry: LogEntry) -> dict[str, np.ndarray]:
-    if entry.answers.ndim == 1:
-        return {"_prediction": entry.answers}
-    return {f"_prediction_{label}": entry.answers[:, j] for j, label in enumerate(entry.labels)}
+def _answer_columns(answers: np.ndarray, labels: tuple | None, prefix: str = "_prediction") -> dict[str, np.ndarray]:
+    if answers.ndim == 1:
+        return {prefix: answers}
+    return {f"{prefix}_{label}": answers[:, j] for j, label in enumerate(labels)}
 
 
-def entries_table(entries: list[LogEntry], spec: ModelSpec) -> pa.Table:
-    """The records of one model's entries as one Arrow table (inputs typed as validation types them)."""
+def entries_table(entries: list[LogEntry], spec: ModelSpec, shadow: LoadedModel | None = None) -> pa.Table:
+    """The records of one model's entries as one Arrow table (inputs typed as validation types them).
+
+    With ``shadow`` (a waiting challenger), its answers to the same rows are added as ``_shadow_version`` and
+    ``_shadow_prediction`` (or ``_shadow_prediction_<label>``); a shadow that fails to answer is logged and left
+    out, never costing the records.
+    """
     columns = {name: list(itertools.chain.from_iterable(e.columns[name] for e in entries)) for name in spec.features}
     frame = typed_frame(columns, spec)
     meta = pd.DataFrame(
@@ -71,8 +80,17 @@ def entries_table(entries: list[LogEntry], spec: ModelSpec) -> pa.Table:
         }
     )
     # Versions of a model without listed categories may answer different labels: concat fills the gaps with NaN.
-    answers = pd.concat([pd.DataFrame(_answer_columns(e)) for e in entries], ignore_index=True)
-    return pa.Table.from_pandas(pd.concat([frame, meta, answers], axis=1), preserve_index=False)
+    answers = pd.concat([pd.DataFrame(_answer_columns(e.answers, e.labels)) for e in entries], ignore_index=True)
+    parts = [frame, meta, answers]
+    if shadow is not None:
+        try:
+            shadowed = shadow.predict(frame)
+        except Exception as err:  # the champion's records matter more than the challenger's answers
+            _log.error("prediction log: shadow v%s of %s failed to answer: %s", shadow.version, spec.name, err)
+        else:
+            parts.append(pd.DataFrame({"_shadow_version": [shadow.version] * len(frame)}))
+            parts.append(pd.DataFrame(_answer_columns(shadowed, shadow.labels, "_shadow_prediction")))
+    return pa.Table.from_pandas(pd.concat(parts, axis=1), preserve_index=False)
 
 
 class PredictionLog:
@@ -87,8 +105,11 @@ class PredictionLog:
         capacity_rows: int,
         flush_rows: int,
         flush_seconds: float,
+        shadow: Callable[[str], LoadedModel | None] | None = None,
     ):
         self.lake = lake
+        # Shadow answers are computed here, in the writer thread: a request never waits for the challenger.
+        self._shadow = shadow
         self.specs = specs
         self.metrics = metrics
         self.capacity_rows = capacity_rows
@@ -162,7 +183,8 @@ class PredictionLog:
             rows = sum(e.rows for e in group)
             part = f"{time.time_ns()}-{os.getpid()}-{next(self._parts)}"
             try:
-                self.lake.write_predictions(model, day, entries_table(group, self.specs[model]), part)
+                shadow = self._shadow(model) if self._shadow is not None else None
+                self.lake.write_predictions(model, day, entries_table(group, self.specs[model], shadow), part)
             except Exception as err:  # the log must never take the service down; what was lost is counted
                 self.metrics.log_dropped.labels(model, "write_failed").inc(rows)
                 _log.error("prediction log: %d record(s) of %s on %s lost: %s", rows, model, day, err)

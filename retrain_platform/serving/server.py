@@ -21,7 +21,7 @@ def build_service(
     """A service for ``specs`` (not started: the app's lifespan starts it). ``follower_options`` reach
     :class:`ChampionFollower` (tests pass a failing ``load``)."""
     metrics = ServeMetrics()
-    follower = ChampionFollower(specs, registry, metrics, config.poll_seconds, **follower_options)
+    follower = ChampionFollower(specs, registry, metrics, config.poll_seconds, shadow=config.shadow, **follower_options)
     log = PredictionLog(
         lake,
         specs,
@@ -29,6 +29,7 @@ def build_service(
         capacity_rows=config.log_capacity_rows,
         flush_rows=config.log_flush_rows,
         flush_seconds=config.log_flush_seconds,
+        shadow=follower.shadow if config.shadow else None,
     )
     return PredictionService(follower, log, metrics, config)
 
