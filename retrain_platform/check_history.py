@@ -19,6 +19,22 @@ FAILING_SINCE = "failing_since"
 """Check metadata: the first partition of the check's current failure episode ("" when passing)."""
 CHAMPION_VERSION = "champion_version"
 """Check metadata: the champion version the check judged."""
+SHADOW_VERSION = "shadow_version"
+"""Live check metadata: the challenger scored in shadow on the day's labelled traffic."""
+SHADOW_LABELLED = "shadow_labelled"
+"""Live check metadata: how many labelled rows the shadowed challenger answered."""
+
+
+def shadow_metric_key(metric: str) -> str:
+    """Live check metadata: the shadowed challenger's live ``metric``."""
+    return f"shadow_{metric}"
+
+
+def champion_on_shadow_rows_key(metric: str) -> str:
+    """Live check metadata: the champion's live ``metric`` on the rows the challenger answered in shadow."""
+    return f"champion_{metric}_on_shadow_rows"
+
+
 # Executions read per lookup: enough to cover a window of days even when some were re-run several times.
 _HISTORY_LIMIT = 200
 

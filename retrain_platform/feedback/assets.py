@@ -35,7 +35,15 @@ from dagster import (
 )
 from scipy.stats import ks_2samp
 
-from retrain_platform.check_history import CHAMPION_VERSION, FAILING_SINCE, earlier_results
+from retrain_platform.check_history import (
+    CHAMPION_VERSION,
+    FAILING_SINCE,
+    SHADOW_LABELLED,
+    SHADOW_VERSION,
+    champion_on_shadow_rows_key,
+    earlier_results,
+    shadow_metric_key,
+)
 from retrain_platform.check_specs import daily_check
 from retrain_platform.keys import ModelKeys
 from retrain_platform.monitoring.assets import holdout_score
@@ -130,10 +138,10 @@ def shadow_comparison(spec: ModelSpec, joined: pd.DataFrame) -> dict:
     version = Counter(joined["_shadow_version"].dropna().astype(str)).most_common(1)[0][0]
     rows = joined[joined["_shadow_version"].astype(str) == version]
     return {
-        "shadow_version": version,
-        "shadow_labelled": len(rows),
-        f"shadow_{name}": live_score(spec, rows, "_shadow_prediction"),
-        f"champion_{name}_on_shadow_rows": live_score(spec, rows),
+        SHADOW_VERSION: version,
+        SHADOW_LABELLED: len(rows),
+        shadow_metric_key(name): live_score(spec, rows, "_shadow_prediction"),
+        champion_on_shadow_rows_key(name): live_score(spec, rows),
     }
 
 

@@ -187,7 +187,13 @@ def _waiting_metadata(probation: Probation, candidate: VersionInfo, champion: Ve
     return {
         "decision": "probation",
         "reason": f"v{candidate.version} is on probation: {len(probation.days)} of {probation.needed} day(s) after "
-        f"its window have landed; it is compared with v{champion.version} once all have",
+        f"its window have landed"
+        + (
+            f" and {len(probation.shadow)} of {probation.shadow_needed} live shadow day(s) are judged"
+            if probation.shadow_needed
+            else ""
+        )
+        + f"; it is compared with v{champion.version} once all have",
         "candidate_version": candidate.version,
         "champion_version": champion.version,
         "probation_days": probation.needed,
@@ -294,7 +300,7 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
             return
         for _ in range(MAX_REGATES):
             if champion is not None and on_probation(candidate):
-                probation = judge_probation(lake, registry, spec, candidate, champion)
+                probation = judge_probation(lake, registry, spec, candidate, champion, context.instance)
                 if probation.decision is None:
                     # The repair first: the probation observation must stay the asset's newest event, or
                     # automation would no longer see the challenger waiting (ProbationPending).

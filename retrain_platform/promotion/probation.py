@@ -19,12 +19,22 @@ restarts and is visible in the MLflow UI; each day of waiting is an observation 
 from __future__ import annotations
 
 import dataclasses
+import math
+from statistics import fmean
 from typing import NamedTuple
 
-from dagster import Failure
+from dagster import DagsterInstance, Failure
 
+from retrain_platform.check_history import (
+    SHADOW_LABELLED,
+    SHADOW_VERSION,
+    champion_on_shadow_rows_key,
+    earlier_results,
+    shadow_metric_key,
+)
+from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.gate import GateDecision, decide_challenger
-from retrain_platform.promotion.metrics import metric_for, predict_for
+from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
 from retrain_platform.registry import FITTED_THROUGH_TAG, WINDOW_END_TAG, ModelRegistry, VersionInfo
 from retrain_platform.spec.estimator import model_input
 from retrain_platform.spec.model_spec import ModelSpec
@@ -38,11 +48,52 @@ PROBATION_REASON_TAG = "gate.probation_reason"
 
 class Probation(NamedTuple):
     """Where a challenger's probation stands: the days landed after its window (at most ``probation_days``),
-    and the final decision once there are enough of them (None while it waits)."""
+    its judged live shadow days (with ``gate.shadow_days``), and the final decision once there are enough of both
+    (None while it waits)."""
 
     days: list[str]
     needed: int
     decision: GateDecision | None
+    shadow: list[tuple[str, float, float]] = []
+    shadow_needed: int = 0
+
+
+def shadow_days(instance: DagsterInstance, spec: ModelSpec, candidate: VersionInfo) -> list[tuple[str, float, float]]:
+    """``(day, challenger's live metric, champion's on the same rows)`` for the newest ``gate.shadow_days`` live
+    days on which ``candidate`` was scored in shadow on at least ``feedback.min_labels`` labelled rows."""
+    name = spec.metric.name
+    found = []
+    for result in earlier_results(instance, ModelKeys(spec.name).live_performance_check, "9999-12-31", limit=90):
+        meta = result.metadata
+        if (
+            str(meta.get(SHADOW_VERSION)) != candidate.version
+            or meta.get(SHADOW_LABELLED, 0) < spec.feedback.min_labels
+        ):
+            continue
+        mine, theirs = meta.get(shadow_metric_key(name)), meta.get(champion_on_shadow_rows_key(name))
+        if all(isinstance(v, (int, float)) and math.isfinite(v) for v in (mine, theirs)):
+            found.append((result.partition, float(mine), float(theirs)))
+    return found[: spec.gate.shadow_days]
+
+
+def _with_shadow(spec: ModelSpec, decision: GateDecision, evidence: list[tuple[str, float, float]]) -> GateDecision:
+    """The landed days' decision, refused if the challenger's live shadow metric is worse than the champion's on
+    the same rows by more than the gate's tolerance."""
+    metric = METRICS[spec.metric.name]
+    mine, theirs = fmean(e[1] for e in evidence), fmean(e[2] for e in evidence)
+    tolerated = spec.gate.tolerance * abs(theirs) if spec.gate.mode == "not_worse" else 0.0
+    loss = metric.gain(theirs, mine)
+    live = (
+        f"live shadow on {len(evidence)} day(s): {metric.name} {mine:.4f} against the champion's {theirs:.4f} on the "
+        f"same rows"
+    )
+    if decision.promote and loss > tolerated:
+        return dataclasses.replace(
+            decision,
+            promote=False,
+            reason=f"{decision.reason}; but {live}, a loss beyond the tolerated {tolerated:.4f}",
+        )
+    return dataclasses.replace(decision, reason=f"{decision.reason}; {live}")
 
 
 def on_probation(candidate: VersionInfo) -> bool:
@@ -74,7 +125,12 @@ def probation_days(lake: Lake, spec: ModelSpec, candidate: VersionInfo) -> list[
 
 
 def judge_probation(
-    lake: Lake, registry: ModelRegistry, spec: ModelSpec, candidate: VersionInfo, champion: VersionInfo
+    lake: Lake,
+    registry: ModelRegistry,
+    spec: ModelSpec,
+    candidate: VersionInfo,
+    champion: VersionInfo,
+    instance: DagsterInstance | None = None,
 ) -> Probation:
     """Score the registered challenger and the champion on the days after the challenger's window, once there
     are ``gate.probation_days`` of them, and apply the gate's rule to that comparison.
@@ -85,8 +141,10 @@ def judge_probation(
     """
     needed = spec.gate.probation_days or 0
     days = probation_days(lake, spec, candidate)
-    if len(days) < needed:
-        return Probation(days, needed, None)
+    shadow_needed = spec.gate.shadow_days or 0
+    evidence = shadow_days(instance, spec, candidate) if shadow_needed and instance is not None else []
+    if len(days) < needed or len(evidence) < shadow_needed:
+        return Probation(days, needed, None, evidence, shadow_needed)
     frame = lake.read_features(spec.name, days)
     y_true = frame[spec.target.name].to_numpy()
     challenger_model, champion_model = registry.load(candidate), registry.load(champion)
@@ -107,4 +165,7 @@ def judge_probation(
         f"after probation on the {len(days)} day(s) landed after its window ({span}), which neither model was "
         f"fit on: {decision.reason}"
     )
-    return Probation(days, needed, dataclasses.replace(decision, reason=reason))
+    decision = dataclasses.replace(decision, reason=reason)
+    if shadow_needed:
+        decision = _with_shadow(spec, decision, evidence)
+    return Probation(days, needed, decision, evidence, shadow_needed)

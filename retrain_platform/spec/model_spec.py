@@ -256,6 +256,11 @@ class GateSpec(_Strict):
     days have landed after its window (days neither model was fit on), the registered challenger and the
     champion are compared on them by the same rule: promoted unless it is refused again, then refused for good.
     A newer candidate replaces a challenger still waiting.
+
+    ``shadow_days`` adds live traffic to that second look: the challenger (scored in shadow by
+    ``retrain serve --shadow``) is promoted only once it has that many judged live days (``feedback.min_labels``
+    labelled rows each) and its mean live metric there is not worse than the champion's on the same rows by more
+    than the tolerance; it keeps waiting until then. It needs ``feedback`` and ``probation_days``.
     """
 
     mode: Literal["better", "not_worse"] = "not_worse"
@@ -266,6 +271,7 @@ class GateSpec(_Strict):
     min_score: float | None = None
     seed: int = 0
     probation_days: Annotated[int, Field(ge=1, le=90)] | None = None
+    shadow_days: Annotated[int, Field(ge=1, le=90)] | None = None
 
     @model_validator(mode="after")
     def _margin_needs_better(self) -> GateSpec:
@@ -520,6 +526,15 @@ class ModelSpec(_Strict):
                     f"drift.columns.{column}.threshold: {method.name!r} returns a p-value; use a threshold in [0, 1]"
                 )
         return drift
+
+    @model_validator(mode="after")
+    def _shadow_needs_feedback_and_probation(self) -> ModelSpec:
+        if self.gate.shadow_days is not None and (self.feedback is None or not self.gate.probation_days):
+            raise ValueError(
+                "gate.shadow_days judges a challenger on probation by its live shadow metric: it needs a feedback "
+                "section (where labels come back) and gate.probation_days; add them or remove shadow_days"
+            )
+        return self
 
     @field_validator("feedback")
     @classmethod
