@@ -171,13 +171,18 @@ def _repaired_output(champion: VersionInfo, recorded: str | None) -> Output:
     )
 
 
-def _probation_metadata(decision: GateDecision, candidate: VersionInfo, champion: VersionInfo, days: int) -> dict:
-    """The observation recorded when the holdout refuses a candidate and its probation starts."""
+def _probation_metadata(
+    decision: GateDecision, candidate: VersionInfo, champion: VersionInfo, days: int, shadow: int | None = None
+) -> dict:
+    """The observation recorded when a candidate's probation starts (the holdout refused it, or, with
+    ``gate.shadow_days``, any candidate: it waits for live evidence)."""
     return {
         **_decision_metadata(decision, candidate, champion),
         "decision": "probation",
         "reason": f"{decision.reason}; on probation: compared with v{champion.version} again on the next {days} "
-        "day(s) that land after its window, then decided for good",
+        "day(s) that land after its window"
+        + (f" and {shadow} live shadow day(s)" if shadow else "")
+        + ", then decided for good",
         "probation_days": days,
     }
 
@@ -313,7 +318,9 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
                 decision = probation.decision
             else:
                 decision = evaluate_candidate(lake, registry, spec, candidate, champion)
-                if not decision.promote and champion is not None and spec.gate.probation_days:
+                # With shadow_days every candidate waits for live evidence, not only those the holdout refused.
+                waits = not decision.promote or spec.gate.shadow_days is not None
+                if waits and champion is not None and spec.gate.probation_days:
                     with registry.promotion_lock(spec.name):
                         outcome = _start_probation(registry, spec, candidate, champion, decision)
                     if outcome.status == "recorded":
@@ -322,7 +329,9 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
                             yield _repaired_output(champion, recorded)
                         yield AssetObservation(
                             asset_key=keys.production_model,
-                            metadata=_probation_metadata(decision, candidate, champion, spec.gate.probation_days),
+                            metadata=_probation_metadata(
+                                decision, candidate, champion, spec.gate.probation_days, spec.gate.shadow_days
+                            ),
                         )
                         return
                     if outcome.status == "decided elsewhere":

@@ -257,7 +257,8 @@ class GateSpec(_Strict):
     champion are compared on them by the same rule: promoted unless it is refused again, then refused for good.
     A newer candidate replaces a challenger still waiting.
 
-    ``shadow_days`` adds live traffic to that second look: the challenger (scored in shadow by
+    ``shadow_days`` adds live traffic to that second look, for every candidate (not only one the holdout
+    refused): the challenger (scored in shadow by
     ``retrain serve --shadow``) is promoted only once it has that many judged live days (``feedback.min_labels``
     labelled rows each) and its mean live metric there is not worse than the champion's on the same rows by more
     than the tolerance; it keeps waiting until then. It needs ``feedback`` and ``probation_days``.

@@ -113,7 +113,13 @@ def test_without_shadow_nothing_but_the_champion_is_logged(with_challenger):
 
 
 def gate_decision(platform) -> dict:
+    """Run the gate once more and return what it recorded."""
     assert platform.retrain(asset_selection=[platform.keys.production_model]).success
+    return latest_decision(platform)
+
+
+def latest_decision(platform) -> dict:
+    """The newest production_model event's metadata (an observation or a materialization)."""
     records = [
         *platform.instance.fetch_observations(platform.keys.production_model, limit=1).records,
         *platform.instance.fetch_materializations(platform.keys.production_model, limit=1).records,
@@ -154,3 +160,23 @@ def test_shadow_days_need_feedback_and_probation():
         make_spec(gate={**STRICT_GATE, "probation_days": 2, "shadow_days": 1})
     with pytest.raises(ValueError, match="gate.shadow_days judges a challenger on probation"):
         make_spec(gate={**STRICT_GATE, "shadow_days": 1}, feedback=FEEDBACK)
+
+
+@pytest.mark.parametrize("shadow_days", [None, 1])
+def test_with_shadow_days_even_a_candidate_the_holdout_prefers_waits_for_live_evidence(seeded, shadow_days):
+    platform = seeded(
+        training={"window_days": 2, "min_partitions": 1, "min_rows": 200, "holdout_fraction": 0.5},
+        gate={**STRICT_GATE, "probation_days": 1, "shadow_days": shadow_days},
+        feedback=FEEDBACK,
+        triggers={"drift": True, "performance_floor": 0.55},
+    )
+    land_shifted(platform, 1)
+    land_shifted(platform, 2)  # a candidate fit on a shifted day and held out on another: measurably better
+    assert platform.retrain().success  # the candidate and, in the same run, the gate
+
+    decided = latest_decision(platform)
+    if shadow_days is None:
+        assert decided["decision"] == "promoted" and platform.registry.champion(SEEDED_MODEL).version == "2"
+    else:
+        assert decided["decision"] == "probation" and platform.registry.champion(SEEDED_MODEL).version == "1"
+        assert "and 1 live shadow day(s), then decided for good" in decided["reason"]
