@@ -1,6 +1,7 @@
 """``<model>_feedback_sensor``: labels landing start ``live_performance`` runs, and a live decline a retrain.
 
-Each tick looks for new or changed label files in ``feedback.path``. A label file is matched with the prediction
+Each tick looks for new or changed label files in ``feedback.path``, and for days of traffic that have ended
+(UTC) since they were last scored. A label file is matched with the prediction
 log of the days it may belong to (``label_delay_days`` back from its own day), reading only the log's key
 columns, and one ``live_performance`` run is requested for each prediction day it labels, so a day is re-scored
 exactly when labels for it arrive.
@@ -10,7 +11,9 @@ predecessor's (:mod:`retrain_platform.feedback.rollback`).
 
 With ``feedback.retrain`` (and a performance trigger in the spec), the sensor is also the live trigger: when the
 newest scored day's ``live_performance`` check has just begun a failure episode, it requests the model's retrain
-job, tagged ``retrain/trigger: live`` with the check's verdict as the reason. An episode is answered once.
+job, tagged ``retrain/trigger: live`` with the check's verdict as the reason. With
+``feedback.retrain_on_prediction_drift`` a ``prediction_drift`` episode does the same (``retrain/trigger:
+prediction_drift``, the seeds' "model drift" trigger; it needs no labels). An episode is answered once.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.storage.lake import Lake
 
 LIVE_TRIGGER = "live"
+PREDICTION_DRIFT_TRIGGER = "prediction_drift"
 ROLLBACK_BY = "retrain_platform (live performance)"
 
 
@@ -63,9 +67,8 @@ def labelled_days(lake: Lake, spec: ModelSpec, arrived: str, keys: set[str]) -> 
     return days
 
 
-def _live_episode(context: SensorEvaluationContext, spec: ModelSpec) -> tuple[str, str] | None:
-    """The partition and verdict of a live_performance failure episode that began on the newest scored day."""
-    check = ModelKeys(spec.name).live_performance_check
+def _live_episode(context: SensorEvaluationContext, check) -> tuple[str, str] | None:
+    """The partition and verdict of a failure episode of live ``check`` that began on the newest scored day."""
     latest = context.instance.event_log_storage.get_asset_check_execution_history(check, limit=20)
     scored = [r for r in latest if r.status != AssetCheckExecutionRecordStatus.PLANNED and r.partition]
     if not scored:
@@ -99,6 +102,10 @@ def build_feedback_sensor(spec: ModelSpec, live_job: JobDefinition, retrain_job:
     live_trigger = spec.feedback.retrain and (
         spec.triggers.performance_floor is not None or spec.triggers.performance_drop is not None
     )
+    keys = ModelKeys(spec.name)
+    live_triggers = [(keys.live_performance_check, LIVE_TRIGGER, "live performance")] if live_trigger else []
+    if spec.feedback.retrain_on_prediction_drift:
+        live_triggers.append((keys.prediction_drift_check, PREDICTION_DRIFT_TRIGGER, "prediction drift"))
 
     @sensor(
         name=feedback_sensor_name(spec.name),
@@ -107,7 +114,9 @@ def build_feedback_sensor(spec: ModelSpec, live_job: JobDefinition, retrain_job:
         default_status=DefaultSensorStatus.RUNNING,
         description=f"Requests live_performance runs for the prediction days that labels landing in "
         f"{spec.feedback.path} belong to"
-        + ("; requests a retrain when live performance begins to fail." if live_trigger else "."),
+        + ("; requests a retrain when live performance begins to fail" if live_trigger else "")
+        + ("; requests a retrain when prediction drift begins" if spec.feedback.retrain_on_prediction_drift else "")
+        + ".",
     )
     def feedback_sensor(
         context: SensorEvaluationContext, lake: Lake, registry: ModelRegistry
@@ -131,12 +140,29 @@ def build_feedback_sensor(spec: ModelSpec, live_job: JobDefinition, retrain_job:
                 requests.append(
                     RunRequest(run_key=f"{day}:{arrived}:{landed}", job_name=live_job.name, partition_key=day)
                 )
-        if live_trigger and (episode := _live_episode(context, spec)) and episode[0] != state["answered"]:
+        # A day of traffic that has ended is scored once (and again if more was logged for it), labels or not:
+        # prediction_drift needs none.
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        requested = {r.partition_key for r in requests}
+        logged = state.setdefault("logged", {})
+        for day in lake.prediction_days(spec.name):
+            parts = lake.prediction_parts(spec.name, day)
+            if day >= today or logged.get(day) == parts:
+                continue
+            logged[day] = parts
+            if day not in requested:
+                requests.append(RunRequest(run_key=f"{day}:logged:{parts}", job_name=live_job.name, partition_key=day))
+        for check, trigger, what in live_triggers:
+            episode = _live_episode(context, check)
+            answered = state.setdefault("answered_by_check", {}).get(check.name, state.get("answered", ""))
+            if episode is None or episode[0] == answered:
+                continue
             day, verdict = episode
-            state["answered"] = day
-            reason = f"live performance on {day}: {verdict}"[:900]
-            tags = {TRIGGER_TAG: LIVE_TRIGGER, REQUESTED_REASON_TAG: reason}
-            requests.append(RunRequest(run_key=f"live-retrain:{day}", job_name=retrain_job.name, tags=tags))
+            state["answered_by_check"][check.name] = day
+            reason = f"{what} on {day}: {verdict}"[:900]
+            tags = {TRIGGER_TAG: trigger, REQUESTED_REASON_TAG: reason}
+            requests.append(RunRequest(run_key=f"{trigger}-retrain:{day}", job_name=retrain_job.name, tags=tags))
+            break  # one retrain answers every live trigger of the day
         if spec.feedback.rollback_margin is not None:
             notes += _roll_back_if_worse(context, spec, registry, lake)
         cursor = json.dumps(state)

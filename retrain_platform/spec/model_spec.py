@@ -391,7 +391,8 @@ class FeedbackSpec(_Strict):
     ``min_labels`` of its predictions are labelled. The live metric is judged with the spec's performance
     triggers (``triggers.performance_floor`` / ``performance_drop``); ``retrain: true`` makes its failure a retrain
     trigger. ``prediction_drift_threshold`` is the Kolmogorov-Smirnov distance between a day's live answers and
-    the champion's answers on its holdout at which the ``prediction_drift`` check fails.
+    the champion's answers on its holdout at which the ``prediction_drift`` check fails;
+    ``retrain_on_prediction_drift: true`` makes that failure a retrain trigger too (it needs no labels).
 
     ``rollback_margin`` turns on automatic rollback (:mod:`retrain_platform.feedback.rollback`): once the
     champion has ``rollback_days`` judged live days, a mean live metric worse than its predecessor's by more than
@@ -405,6 +406,7 @@ class FeedbackSpec(_Strict):
     min_labels: Annotated[int, Field(ge=1)] = 50
     prediction_drift_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.2
     retrain: bool = True
+    retrain_on_prediction_drift: bool = False
     rollback_margin: Annotated[float, Field(ge=0.0)] | None = None
     rollback_days: Annotated[int, Field(ge=1, le=90)] = 3
 

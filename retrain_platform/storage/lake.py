@@ -284,6 +284,11 @@ class Lake(ConfigurableResource):
         frames = [pd.read_parquet(p, columns=columns) for p in parts]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def prediction_parts(self, model: str, day: str) -> int:
+        """How many part files one day of the prediction log has (each flush adds one)."""
+        folder = self.predictions_dir(model, day)
+        return len([p for p in folder.glob("part-*.parquet") if not p.is_symlink()]) if folder.is_dir() else 0
+
     def prediction_days(self, model: str) -> list[str]:
         """The days with a prediction log, oldest first."""
         folder = self.model_dir(model) / "predictions"

@@ -230,3 +230,21 @@ def test_a_champion_worse_live_than_its_predecessor_is_rolled_back_once(seeded):
     assert meta["reason"].startswith(f"automatic: v{v2}'s live roc_auc") and "worse than v1's" in meta["reason"]
     feedback.tick()
     assert platform.registry.champion(SEEDED_MODEL).version == "1"  # no rollback back and forth
+
+
+def test_a_day_of_traffic_that_ended_is_scored_without_labels_and_prediction_drift_can_retrain(seeded):
+    platform = seeded(feedback={**FEEDBACK, "retrain_on_prediction_drift": True}, triggers={"drift": True})
+    yesterday = (dt.date.fromisoformat(TODAY) - dt.timedelta(days=1)).isoformat()
+    log_day(platform, yesterday, "1", credit_frame(dt.date(2026, 6, 1), rows=200, shift=3.0), "req-y")
+    feedback = Feedback(platform)
+
+    [scored] = feedback.tick()  # no label file: the ended day is scored for its answers alone
+    meta, checks = live(platform)
+    assert scored.success and meta["labelled"] == 0
+    assert not checks["prediction_drift"].passed and checks["live_performance"].passed
+    [retrain] = feedback.tick()
+
+    assert retrain.success and retrain.dagster_run.tags[TRIGGER_TAG] == "prediction_drift"
+    newest = max(platform.registry.versions(SEEDED_MODEL), key=lambda v: int(v.version))
+    assert newest.tags["reason"].startswith(f"prediction_drift: prediction drift on {yesterday}")
+    assert feedback.tick() == []  # scored once, answered once
