@@ -72,6 +72,11 @@ def earlier_results(
     return [latest[day] for day in sorted(latest, reverse=True)[:limit]]
 
 
+def latest_results(instance: DagsterInstance, check: AssetCheckKey, limit: int) -> list[PastCheckResult]:
+    """The latest result of ``check`` on each of its newest ``limit`` partitions, newest first."""
+    return earlier_results(instance, check, "9999-12-31", limit)  # every ISO day sorts before it
+
+
 def last_training_window_end(instance: DagsterInstance, candidate: AssetKey) -> str | None:
     """The last partition of the latest trained candidate's window (its ``window_end``), None before any."""
     event = instance.get_latest_materialization_event(candidate)

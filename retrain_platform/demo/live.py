@@ -33,6 +33,7 @@ from sklearn.metrics import roc_auc_score
 from retrain_platform.demo.generator import churn_day, land
 from retrain_platform.demo.replay import EXAMPLES
 from retrain_platform.feedback.sensor import feedback_sensor_name
+from retrain_platform.keys import ModelKeys
 from retrain_platform.notify.sensor import NOTIFICATIONS_SENSOR
 from retrain_platform.orchestration.replay import DayRow, Replay
 from retrain_platform.resources import resolved_resources
@@ -222,7 +223,7 @@ def run_live_demo(
             (folder / f".{today}.partial").replace(folder / f"{today}.parquet")
             echo(f"3. labels came back for {len(labels)} of those predictions ({folder.name}/{today}.parquet)")
             feedback.tick()
-            live_check = _latest_check(instance, spec, "live_performance")
+            live_check = _latest_live_check(instance, spec)
             echo(f"   live_performance: {live_check}")
             echo(f"4. {new_days} days of the new world land and are validated (no retrain yet: drift trigger off)")
             for i in range(new_days):
@@ -294,10 +295,8 @@ class _SensorTicker:
         return runs
 
 
-def _latest_check(instance: DagsterInstance, spec, name: str) -> str:
-    from retrain_platform.keys import ModelKeys
-
-    check = {"live_performance": ModelKeys(spec.name).live_performance_check}[name]
+def _latest_live_check(instance: DagsterInstance, spec) -> str:
+    check = ModelKeys(spec.name).live_performance_check
     records = instance.event_log_storage.get_asset_check_execution_history(check, limit=1)
     if not records or records[0].evaluation is None:
         return "not evaluated"

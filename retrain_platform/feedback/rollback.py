@@ -14,35 +14,26 @@ import math
 from statistics import fmean
 
 from dagster import DagsterInstance
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from retrain_platform.check_history import CHAMPION_VERSION
+from retrain_platform.check_history import CHAMPION_VERSION, latest_results
 from retrain_platform.keys import ModelKeys
 from retrain_platform.promotion.metrics import METRICS
 from retrain_platform.registry import PREVIOUS_TAG, VersionInfo
 from retrain_platform.spec.model_spec import ModelSpec
 
-# Live check executions read to find a version's judged days.
-_HISTORY = 500
+# Judged live days looked at when finding a version's newest ones.
+_DAYS_READ = 90
 
 
 def judged_live_scores(instance: DagsterInstance, spec: ModelSpec, version: str, days: int) -> list[float]:
     """The live metric of ``version`` on its newest ``days`` judged prediction days (latest result per day)."""
     metric = METRICS[spec.metric.name]
-    check = ModelKeys(spec.name).live_performance_check
-    records = instance.event_log_storage.get_asset_check_execution_history(check, limit=_HISTORY)
-    latest: dict[str, float] = {}
-    for record in sorted(records, key=lambda r: r.id, reverse=True):
-        evaluation = record.evaluation
-        if record.status == AssetCheckExecutionRecordStatus.PLANNED or evaluation is None or not record.partition:
-            continue
-        if record.partition in latest:
-            continue  # an older result of a day scored again since
-        meta = {k: v.value for k, v in evaluation.metadata.items()}
-        value = meta.get(metric.name)
+    scores = []
+    for result in latest_results(instance, ModelKeys(spec.name).live_performance_check, limit=_DAYS_READ):
+        value = result.metadata.get(metric.name)
         judged = isinstance(value, (int, float)) and math.isfinite(value)
-        latest[record.partition] = float(value) if judged and str(meta.get(CHAMPION_VERSION)) == version else None
-    scores = [latest[day] for day in sorted(latest, reverse=True) if latest[day] is not None]
+        if judged and str(result.metadata.get(CHAMPION_VERSION)) == version:
+            scores.append(float(value))
     return scores[:days]
 
 

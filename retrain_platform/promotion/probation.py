@@ -29,7 +29,7 @@ from retrain_platform.check_history import (
     SHADOW_LABELLED,
     SHADOW_VERSION,
     champion_on_shadow_rows_key,
-    earlier_results,
+    latest_results,
     shadow_metric_key,
 )
 from retrain_platform.keys import ModelKeys
@@ -63,7 +63,7 @@ def shadow_days(instance: DagsterInstance, spec: ModelSpec, candidate: VersionIn
     days on which ``candidate`` was scored in shadow on at least ``feedback.min_labels`` labelled rows."""
     name = spec.metric.name
     found = []
-    for result in earlier_results(instance, ModelKeys(spec.name).live_performance_check, "9999-12-31", limit=90):
+    for result in latest_results(instance, ModelKeys(spec.name).live_performance_check, limit=90):
         meta = result.metadata
         if (
             str(meta.get(SHADOW_VERSION)) != candidate.version
