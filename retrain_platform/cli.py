@@ -19,7 +19,7 @@ def _validate_spec(args) -> int:
     from retrain_platform.spec.estimator import EstimatorError, smoke_fit
     from retrain_platform.spec.loader import spec_files
 
-    failed, seen = 0, {}
+    failed, seen, loaded = 0, {}, []
     for path in spec_files(args.paths):
         try:
             spec = load_spec(path)
@@ -34,6 +34,7 @@ def _validate_spec(args) -> int:
                     path, [f"name: model {spec.name!r} is already defined in {seen[spec.name]}; rename one"]
                 )
             seen[spec.name] = path
+            loaded.append(spec)
         except SpecError as err:
             print(err, file=sys.stderr)
             failed += 1
@@ -42,7 +43,21 @@ def _validate_spec(args) -> int:
     if not seen and not failed:
         print("no spec files found (a folder's defaults.yaml is not a spec)", file=sys.stderr)
         return 1
+    if not failed:
+        failed += not _pools_agree(loaded)
     return 1 if failed else 0
+
+
+def _pools_agree(specs) -> bool:
+    """Whether the specs' compute sections agree on every shared pool's limit (printing why not)."""
+    from retrain_platform.orchestration.compute import pool_limits
+
+    try:
+        pool_limits(specs)
+    except ValueError as err:
+        print(f"compute: {err}", file=sys.stderr)
+        return False
+    return True
 
 
 def _instance():
@@ -188,6 +203,28 @@ def _status(args) -> int:
     return 0
 
 
+def _pools(args) -> int:
+    from retrain_platform.orchestration.compute import apply_pool_limits, pool_limits
+
+    specs = list(_specs_by_name().values())
+    if not _pools_agree(specs):
+        return 2
+    limits = pool_limits(specs)
+    if not args.apply:
+        for limit in limits:
+            shown = "instance default" if limit.limit is None else limit.limit
+            print(f"{limit.pool}: {shown} ({', '.join(limit.models)})")
+        return 0
+    for limit, before in apply_pool_limits(_instance(), limits):
+        if limit.limit is None:
+            print(f"{limit.pool}: left at the instance default ({', '.join(limit.models)})")
+        else:
+            was = "the instance default" if before is None else before
+            change = "unchanged" if before == limit.limit else f"set (was {was})"
+            print(f"{limit.pool}: {limit.limit} {change} ({', '.join(limit.models)})")
+    return 0
+
+
 def _rollback(args) -> int:
     from retrain_platform.operations import rollback
     from retrain_platform.resources import resolved_resources
@@ -321,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="manual rollback")
     p.add_argument("--who", help="who asked for it (default: the current user)")
     p.set_defaults(func=_rollback)
+
+    p = commands.add_parser(
+        "pools", help="the Dagster pools the specs use (training, gate) and their limits; --apply writes them"
+    )
+    p.add_argument("--apply", action="store_true", help="set each pool's limit in the Dagster instance (DAGSTER_HOME)")
+    p.set_defaults(func=_pools)
 
     p = commands.add_parser(
         "serve", help="answer predictions over HTTP with each model's champion, following the alias as it moves"

@@ -47,7 +47,8 @@ def build_executor():
     """The run executor: ``RETRAIN_EXECUTOR`` = ``in_process`` (default), ``multiprocess`` or ``k8s``.
 
     In-process is the default because a retrain step is small next to the seconds it takes a fresh process to
-    import pandas, scikit-learn and MLflow; ``k8s`` gives each step its own pod (see ``op_tags`` in the README).
+    import pandas, scikit-learn and MLflow; ``k8s`` gives each step its own pod, sized for the training and gate
+    steps by the spec's ``compute`` section (:mod:`retrain_platform.orchestration.compute`).
     """
     choice = os.environ.get("RETRAIN_EXECUTOR", "in_process")
     if choice == "in_process":

@@ -35,6 +35,7 @@ from dagster import (
 
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
+from retrain_platform.orchestration.compute import step_pool, step_tags
 from retrain_platform.promotion.gate import GateDecision, decide_challenger, decide_first_model
 from retrain_platform.promotion.metrics import Metric, align_probabilities, metric_for, predict_for, sort_labels
 from retrain_platform.promotion.probation import Probation, judge_probation, on_probation, probation_tags
@@ -273,9 +274,10 @@ def build_promotion_asset(spec: ModelSpec, automation_condition: AutomationCondi
         automation_condition=automation_condition,
         freshness_policy=freshness,
         retry_policy=service_retry_policy(),
-        # One gate per model at a time in Dagster's own accounting too (a pool limit of 1 in dagster.yaml); the
-        # registry's lock is what also serialises rollbacks from the CLI.
-        pool=f"{spec.name}_promotion",
+        # One gate per model at a time in Dagster's own accounting too (a pool limit of 1, set by dagster.yaml's
+        # default and by `retrain pools --apply`); the registry's lock is what also serialises CLI rollbacks.
+        pool=step_pool(spec, "gate"),
+        op_tags=step_tags(spec, "gate"),
         description=f"The champion: the MLflow version of '{spec.name}' behind the `champion` alias. "
         "Materializes when the alias moves; rejected candidates are observations.",
     )

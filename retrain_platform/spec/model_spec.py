@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from retrain_platform.spec.compute import ComputeSpec
 from retrain_platform.spec.notifications import NotificationsSpec
 
 ColumnType = Literal["float", "int", "bool", "category", "string"]
@@ -436,6 +437,7 @@ class ModelSpec(_Strict):
     triggers: TriggerSpec = TriggerSpec()
     notifications: NotificationsSpec | None = None
     feedback: FeedbackSpec | None = None
+    compute: ComputeSpec = ComputeSpec()
 
     @model_validator(mode="before")
     @classmethod

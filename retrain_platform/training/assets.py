@@ -31,6 +31,7 @@ from retrain_platform.automation.reasons import REQUESTED_REASON_TAG, TRIGGER_TA
 from retrain_platform.check_history import last_training_window_end
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
+from retrain_platform.orchestration.compute import step_pool, step_tags
 from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
 from retrain_platform.registry import FITTED_THROUGH_TAG, PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.settings import service_retry_policy
@@ -60,6 +61,8 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         kinds={"sklearn", "mlflow"},
         automation_condition=automation_condition,
         retry_policy=service_retry_policy(),
+        pool=step_pool(spec, "training"),
+        op_tags=step_tags(spec, "training"),
         description=f"A candidate trained on the last {spec.training.window_days} days of valid features, "
         f"registered as a new MLflow version of '{spec.name}'.",
     )
