@@ -18,6 +18,7 @@ from retrain_platform.feedback.assets import build_live_performance_asset
 from retrain_platform.feedback.sensor import build_feedback_sensor
 from retrain_platform.ingest.assets import build_ingest_assets
 from retrain_platform.ingest.sensor import build_landing_sensor
+from retrain_platform.ingest.sql_source import build_source_sensor
 from retrain_platform.keys import ModelKeys
 from retrain_platform.monitoring.assets import build_monitoring_assets
 from retrain_platform.promotion.assets import build_promotion_asset
@@ -65,6 +66,8 @@ def build_model_definitions(spec: ModelSpec) -> Definitions:
     assets = [raw_batch, features, drift_report, champion_performance, candidate, production]
     jobs = [ingest, retrain]
     sensors = [build_landing_sensor(spec, ingest, daily)]
+    if spec.source is not None:
+        sensors.append(build_source_sensor(spec))
     if spec.feedback is not None:
         # Prediction days are UTC days of live traffic: today's is scored while it is still going (end_offset).
         live_days = DailyPartitionsDefinition(start_date=spec.partitions.start_date.isoformat(), end_offset=1)

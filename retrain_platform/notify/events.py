@@ -26,6 +26,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from retrain_platform.automation.reasons import TRIGGER_TAG
 from retrain_platform.check_history import FAILING_SINCE
+from retrain_platform.ingest.sql_source import source_sensor_name
 from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import retrain_job_name
 from retrain_platform.spec.model_spec import ModelSpec
@@ -252,6 +253,7 @@ def _run_events(instance, specs, position, start, ui) -> Iterable[Notification]:
 
 def _tick_events(instance, specs, position, start, ui, own_sensor: str) -> Iterable[Notification]:
     names = {f"{spec.name}_landing_sensor": spec.name for spec in specs}
+    names |= {source_sensor_name(spec.name): spec.name for spec in specs if spec.source is not None}
     newest = position.ticks
     for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
         if state.instigator_name == own_sensor:

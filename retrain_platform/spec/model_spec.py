@@ -24,6 +24,7 @@ from pydantic import (
 
 from retrain_platform.spec.compute import ComputeSpec
 from retrain_platform.spec.notifications import NotificationsSpec
+from retrain_platform.spec.source import SqlSourceSpec
 
 ColumnType = Literal["float", "int", "bool", "category", "string"]
 NUMERIC_TYPES = frozenset({"float", "int"})
@@ -427,6 +428,7 @@ class ModelSpec(_Strict):
     features: dict[str, ColumnSpec]
     ignore_extra_columns: bool = False
     validation: ValidationSpec = ValidationSpec()
+    source: SqlSourceSpec | None = None
     landing: LandingSpec
     partitions: PartitionSpec
     model: ModelSection
@@ -438,6 +440,14 @@ class ModelSpec(_Strict):
     notifications: NotificationsSpec | None = None
     feedback: FeedbackSpec | None = None
     compute: ComputeSpec = ComputeSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_landing(cls, data: Any) -> Any:
+        """With a ``source``, ``landing`` may be left out: extracted days land in ``landing/<name>``."""
+        if isinstance(data, dict) and data.get("source") is not None and "landing" not in data:
+            return {**data, "landing": {"path": f"landing/{data.get('name')}"}}
+        return data
 
     @model_validator(mode="before")
     @classmethod

@@ -210,6 +210,28 @@ class Lake(ConfigurableResource):
         path = Path(spec.landing.path)
         return path if path.is_absolute() else self.root_path / path
 
+    def land(self, spec: ModelSpec, partition: str, frame: pd.DataFrame) -> Path:
+        """Write a day extracted from a source into the landing folder, atomically, in the landing's format (the
+        landing sensor never sees a half-written file: it ignores the dot-named temporary)."""
+        path = self.landing_dir(spec) / f"{partition}{spec.landing.suffix}"
+        if spec.landing.format == "csv":
+            _atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+        else:
+            _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        return path
+
+    def landed_digest(self, spec: ModelSpec, partition: str, digest) -> str | None:
+        """``digest`` of the frame a day's landed file holds, or ``None`` when there is none or it cannot be read
+        (the extraction then writes it again)."""
+        path = self.landing_dir(spec) / f"{partition}{spec.landing.suffix}"
+        if not path.is_file() or path.is_symlink():
+            return None
+        try:
+            frame = pd.read_csv(path) if spec.landing.format == "csv" else pd.read_parquet(path)
+        except Exception:  # a damaged or foreign file: re-extracting it is the repair
+            return None
+        return digest(frame)
+
     def model_dir(self, model: str) -> Path:
         """The lake folder of one model."""
         return self.root_path / "lake" / model
