@@ -153,7 +153,10 @@ def chart_rendered_sections(vals: dict) -> dict:
         config["run_coordinator"] = section
     compute_logs = vals.get("computeLogManager", {}).get("type", "NoOpComputeLogManager")
     assert compute_logs == "NoOpComputeLogManager", "the model covers the no-op compute log manager only"
-    config["compute_logs"] = {"module": "dagster.core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
+    config["compute_logs"] = {
+        "module": "dagster.core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
     if daemon["enabled"] and daemon["runMonitoring"]["enabled"]:
         config["run_monitoring"] = "rendered by the chart"  # these values keep it off; see the values file
     if daemon["enabled"] and daemon["runRetries"]["enabled"]:
@@ -162,7 +165,10 @@ def chart_rendered_sections(vals: dict) -> dict:
         config["concurrency"] = "rendered by the chart"
     sensors = daemon.get("sensors", {})
     if daemon["enabled"] and sensors.get("useThreads"):
-        config["sensors"] = {"use_threads": True, **({"num_workers": sensors["numWorkers"]} if "numWorkers" in sensors else {})}
+        config["sensors"] = {
+            "use_threads": True,
+            **({"num_workers": sensors["numWorkers"]} if "numWorkers" in sensors else {}),
+        }
     retention = vals.get("retention", {})
     if retention.get("enabled"):
         config["retention"] = {

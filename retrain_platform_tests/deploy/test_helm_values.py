@@ -68,9 +68,7 @@ def test_every_configured_class_accepts_its_config():
         outcome = validate_config(cls.config_type(), config)
         assert outcome.success, (section, [e.message for e in outcome.errors])
         checked.append(cls.__name__)
-    assert {"K8sRunLauncher", "PostgresRunStorage", "PostgresEventLogStorage", "QueuedRunCoordinator"} <= set(
-        checked
-    )
+    assert {"K8sRunLauncher", "PostgresRunStorage", "PostgresEventLogStorage", "QueuedRunCoordinator"} <= set(checked)
 
 
 def test_a_bad_run_launcher_field_is_refused():
@@ -151,9 +149,11 @@ def test_concurrency_holds_the_run_limit_and_every_pool_defaults_to_one(tmp_path
 
     doubled = copy.deepcopy(local)
     doubled["run_coordinator"]["config"] = {"max_concurrent_runs": 2}
-    with pytest.raises(Exception, match="max_concurrent_runs"):
-        with DagsterInstance.from_config(_instance_dir(tmp_path, doubled)) as instance:
-            instance.get_concurrency_config()
+    with (
+        pytest.raises(DagsterInvalidConfigError, match="incompatible with the `concurrency > runs`"),
+        DagsterInstance.from_config(_instance_dir(tmp_path, doubled)) as instance,
+    ):
+        instance.get_concurrency_config()
 
 
 def test_the_chart_and_additional_instance_config_never_write_the_same_section():
@@ -194,7 +194,11 @@ def test_the_kubernetes_objects_in_the_values_validate_as_a_pod():
         "envFrom": [{"configMapRef": cm} for cm in deployment["envConfigMaps"]],
     }
     pods = [
-        {"securityContext": deployment["podSecurityContext"], "volumes": deployment["volumes"], "containers": [container]},
+        {
+            "securityContext": deployment["podSecurityContext"],
+            "volumes": deployment["volumes"],
+            "containers": [container],
+        },
         {"containers": [{"name": "run", "image": "retrain-platform:0.1.0", "resources": launcher["resources"]}]},
     ]
     for role in ("dagsterWebserver", "dagsterDaemon"):

@@ -53,9 +53,8 @@ def test_the_validator_refuses_an_unknown_field_a_wrong_type_and_a_missing_field
     validate(serve)
 
     typo = copy.deepcopy(serve)
-    typo["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = typo["spec"]["template"]["spec"][
-        "containers"
-    ][0].pop("readinessProbe")
+    [container] = typo["spec"]["template"]["spec"]["containers"]
+    container["readinesProbe"] = container.pop("readinessProbe")
     with pytest.raises(kubernetes_validate.ValidationError, match="readinesProbe"):
         validate(typo)
 
@@ -137,13 +136,17 @@ class _Follower:
 def _probe_client(missing: list[str]) -> TestClient:
     # The real routes with a stand-in service: the lifespan (which would start it) does not run without `with`.
     config = ServeConfig(host="0.0.0.0", reports=False)
-    stub = SimpleNamespace(metrics=None, specs={name: None for name in missing}, config=config, follower=_Follower(missing))
+    stub = SimpleNamespace(
+        metrics=None, specs={name: None for name in missing}, config=config, follower=_Follower(missing)
+    )
     return TestClient(create_app(stub))
 
 
 def test_serve_probes_point_at_routes_the_app_answers():
     [container] = resource("Deployment", "retrain-serve")["spec"]["template"]["spec"]["containers"]
-    paths = {probe: container[probe]["httpGet"]["path"] for probe in ("startupProbe", "livenessProbe", "readinessProbe")}
+    paths = {
+        probe: container[probe]["httpGet"]["path"] for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
     ready, not_ready = _probe_client([]), _probe_client(["churn"])
     for probe, path in paths.items():
         assert ready.get(path).status_code == 200, (probe, path)
