@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 import tomllib
 
 import pytest
@@ -212,7 +213,15 @@ def test_the_kubernetes_objects_in_the_values_validate_as_a_pod():
         validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "values"}, "spec": spec})
 
 
-def test_the_webserver_stays_inside_the_cluster():
-    vals = values()
-    assert vals["dagsterWebserver"]["service"]["type"] == "ClusterIP"
-    assert vals["ingress"]["enabled"] is False
+def test_the_webserver_stays_inside_the_cluster_on_an_unprivileged_port_it_answers():
+    from dagster_webserver.webserver import DagsterWebserver
+
+    webserver = values()["dagsterWebserver"]
+    assert webserver["service"]["type"] == "ClusterIP"
+    assert values()["ingress"]["enabled"] is False
+    # the chart binds the Service's port in the container, where the image's user 10001 cannot take one below 1024
+    assert webserver["service"]["port"] >= 1024
+    probe = webserver["readinessProbe"]["httpGet"]
+    assert probe["port"] == webserver["service"]["port"]
+    # building the app needs a loaded workspace; its route table is read from the source instead
+    assert f'Route("{probe["path"]}"' in inspect.getsource(DagsterWebserver)
