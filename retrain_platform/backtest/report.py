@@ -14,13 +14,15 @@ def format_table(result: BacktestResult) -> str:
     lines = [
         f"{result.model}: mean daily {result.metric} of the champion on each new day, before it trains on that day "
         f"({len(over)} days every policy had a champion)",
-        f"{'policy':<22} {'mean ' + result.metric:>14} {'fits':>5} {'promotions':>10} {'wall s':>8}",
+        f"{'policy':<22} {'mean ' + result.metric:>14} {'fits':>5} {'promotions':>10} {'wall s':>8}  "
+        "spec policy's gain [95% interval over weekly blocks]",
     ]
     for entry in [result.policy, *result.baselines]:
         mean = entry.mean_metric(over)
+        gain = None if entry is result.policy else result.gain_over(entry)
         lines.append(
             f"{entry.policy:<22} {'-' if mean is None else f'{mean:.4f}':>14} {entry.fits:>5} "
-            f"{entry.promotions:>10} {entry.wall_seconds:>8.1f}"
+            f"{entry.promotions:>10} {entry.wall_seconds:>8.1f}  {'' if gain is None else gain.describe()}".rstrip()
         )
     evaluated = [o for o in result.outcomes if o.gain is not None]
     harmful = sum(o.harmful for o in evaluated)

@@ -7,10 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from retrain_platform.backtest import BacktestInputError, daily_files, format_table, run_backtest, write_plot
 from retrain_platform.backtest.baselines import FeatureCache, run_schedule
+from retrain_platform.backtest.result import BacktestDay, PolicyResult, policy_gain
 from retrain_platform.cli import main
 from retrain_platform.spec.estimator import model_input
 from retrain_platform.storage.lake import Lake
@@ -162,3 +164,26 @@ def test_a_scheduled_retrain_in_a_replay_is_recorded_as_the_schedule_not_a_manua
     retrains = [d.reason for d in result.policy.days if d.retrained]
     assert retrains[0].startswith("volume: retrain due: no model trained yet")
     assert retrains[1:] and all(reason.startswith("schedule (0 4 * * 1)") for reason in retrains[1:]), retrains
+
+
+def _policy(name, metrics):
+    days = [BacktestDay(day=str(START + dt.timedelta(days=i)), metric=m) for i, m in enumerate(metrics)]
+    return PolicyResult(name, days, fits=1, promotions=0, wall_seconds=0.0)
+
+
+def test_the_gain_over_a_baseline_is_a_batch_means_interval_signed_by_the_metrics_direction():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.7, 0.03, 70)
+    better = base + 0.01 + rng.normal(0, 0.002, 70)
+    over = {str(START + dt.timedelta(days=i)) for i in range(70)}
+    gain = policy_gain(_policy("spec", better), _policy("weekly", base), over, greater_is_better=True)
+    weekly = (better - base).reshape(10, 7).mean(axis=1)
+    low, high = stats.t.interval(0.95, 9, loc=weekly.mean(), scale=stats.sem(weekly))
+    assert gain.blocks == 10 and gain.mean == pytest.approx((better - base).mean())
+    assert (gain.low, gain.high) == (pytest.approx(low), pytest.approx(high)) and gain.significant
+    # For an error metric the same numbers mean the spec's policy did worse.
+    worse = policy_gain(_policy("spec", better), _policy("weekly", base), over, greater_is_better=False)
+    assert worse.mean == pytest.approx(-gain.mean) and worse.high < 0
+    # Two policies that differ by noise only: the interval covers zero.
+    noise = policy_gain(_policy("spec", base + rng.normal(0, 0.01, 70)), _policy("w", base), over, True)
+    assert not noise.significant and noise.describe().count("[") == 1
