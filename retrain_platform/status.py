@@ -19,9 +19,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
+import sqlalchemy as db
 from dagster import AssetCheckKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 from retrain_platform.keys import ModelKeys
 from retrain_platform.registry import PROMOTED_AT_TAG, ModelRegistry, RegistryUnavailable, holdout_score
@@ -79,12 +82,40 @@ def _metadata(record) -> dict:
 
 
 def _newest_partitions(instance: DagsterInstance, checks: Sequence[AssetCheckKey]) -> dict:
-    """Per check: ``{partition: passed}`` of each partition's latest judged result (one query per check)."""
+    """Per check: ``{partition: passed}`` of each partition's latest judged result.
+
+    One query for every check of every model, on the asset check executions table the SQL storages (SQLite,
+    Postgres) keep. ``get_asset_check_partition_info`` answers the same but also joins each partition's latest
+    materialization, per check: 40 ms a model, most of the board's time with fifty models. Other storages use it.
+    """
     results: dict[AssetCheckKey, dict[str, bool]] = defaultdict(dict)
-    for info in instance.event_log_storage.get_asset_check_partition_info(list(checks)):
-        if info.partition_key is not None and info.latest_execution_status in _JUDGED:
-            passed = info.latest_execution_status == AssetCheckExecutionRecordStatus.SUCCEEDED
-            results[info.check_key][info.partition_key] = passed
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage):
+        for info in storage.get_asset_check_partition_info(list(checks)):
+            if info.partition_key is not None and info.latest_execution_status in _JUDGED:
+                passed = info.latest_execution_status == AssetCheckExecutionRecordStatus.SUCCEEDED
+                results[info.check_key][info.partition_key] = passed
+        return results
+    table = AssetCheckExecutionsTable
+    wanted = {(c.asset_key.to_string(), c.name): c for c in checks}
+    latest = (
+        db.select(db.func.max(table.c.id))
+        .where(
+            table.c.asset_key.in_({a for a, _ in wanted}),
+            table.c.check_name.in_({n for _, n in wanted}),
+            table.c.partition.isnot(None),
+            table.c.execution_status.in_([s.value for s in _JUDGED]),
+        )
+        .group_by(table.c.asset_key, table.c.check_name, table.c.partition)
+    )
+    query = db.select(table.c.asset_key, table.c.check_name, table.c.partition, table.c.execution_status).where(
+        table.c.id.in_(latest)
+    )
+    with storage.index_connection() as conn:
+        for asset_key, name, partition, status in conn.execute(query):
+            if (asset_key, name) in wanted:  # the IN clauses above also match other pairs of the same names
+                passed = status == AssetCheckExecutionRecordStatus.SUCCEEDED.value
+                results[wanted[asset_key, name]][partition] = passed
     return results
 
 
