@@ -172,10 +172,10 @@ def _backtest(args) -> int:
     return 0
 
 
-def _specs_by_name():
+def _specs_by_name(build: bool = True):
     from retrain_platform.spec import load_specs
 
-    return {spec.name: spec for spec in load_specs(spec_paths())}
+    return {spec.name: spec for spec in load_specs(spec_paths(), build=build)}
 
 
 def _service_errors() -> tuple[type[Exception], ...]:
@@ -185,22 +185,30 @@ def _service_errors() -> tuple[type[Exception], ...]:
 
 
 def _status(args) -> int:
-    from retrain_platform.operations import model_status
     from retrain_platform.resources import resolved_resources
+    from retrain_platform.status import format_table, status_board
 
-    specs = _specs_by_name()
-    names = [args.model] if args.model else sorted(specs)
-    if args.model and args.model not in specs:
-        print(f"unknown model {args.model!r}; known: {', '.join(sorted(specs))}", file=sys.stderr)
+    specs = _specs_by_name(build=False)  # status reads no estimator: scikit-learn stays unimported
+    unknown = [name for name in args.models if name not in specs]
+    if unknown:
+        print(f"unknown model(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(specs))}", file=sys.stderr)
         return 2
-    registry, instance = resolved_resources()["registry"], _instance()
+    chosen = [specs[name] for name in (args.models or sorted(specs))]
+    registry = resolved_resources()["registry"]
+    from sqlalchemy.exc import OperationalError  # already loaded by dagster's storage
+
     try:
-        for name in names:
-            print(model_status(specs[name], registry, instance).format())
-    except _service_errors() as err:
+        rows = status_board(chosen, registry, _instance())
+    except (*_service_errors(), OperationalError) as err:
+        # The Dagster instance's database did not answer: no row can be filled in.
         print(f"status unavailable: {err}", file=sys.stderr)
         return 3
-    return 0
+    if args.json:
+        print(json.dumps([row.to_json() for row in rows], indent=2))
+    else:
+        print(format_table(rows, width=shutil.get_terminal_size((120, 24)).columns))
+    # A row per model is shown whatever failed; the exit code says when nothing could be read from the registry.
+    return 3 if rows and all(row.error for row in rows) else 0
 
 
 def _pools(args) -> int:
@@ -348,8 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--home", type=Path, help="keep the replay's state here (default: a temporary folder, deleted)")
     p.set_defaults(func=_backtest)
 
-    p = commands.add_parser("status", help="champion, metric, age, window, drift and last decision")
-    p.add_argument("model", nargs="?")
+    p = commands.add_parser(
+        "status",
+        help="one row per model: champion, holdout and live metric, age, newest valid day, drift, last decision, "
+        "failing checks, quarantined days, progress to the volume trigger, last failed run",
+    )
+    p.add_argument("models", nargs="*", metavar="MODEL", help="models to show (default: every spec)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of objects instead of the table")
     p.set_defaults(func=_status)
 
     p = commands.add_parser("rollback", help="move the champion alias back")

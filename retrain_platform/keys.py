@@ -1,4 +1,4 @@
-"""The asset and check keys of one model's graph, in one place so nothing spells them by hand."""
+"""The asset and check keys (and job names) of one model's graph, in one place so nothing spells them by hand."""
 
 from __future__ import annotations
 
@@ -12,6 +12,21 @@ class ModelKeys:
     """Keys of a model's assets (prefixed by the model name) and of the checks that drive automation."""
 
     model: str
+
+    @property
+    def ingest_job(self) -> str:
+        """The partitioned job the landing sensor launches."""
+        return f"{self.model}_ingest"
+
+    @property
+    def retrain_job(self) -> str:
+        """The job that trains a candidate and runs the gate."""
+        return f"{self.model}_retrain"
+
+    @property
+    def live_job(self) -> str:
+        """The partitioned job the feedback sensor launches to score a day of live traffic."""
+        return f"{self.model}_live"
 
     def asset(self, name: str) -> AssetKey:
         """The key of one of this model's assets."""
@@ -91,3 +106,15 @@ class ModelKeys:
     def prediction_drift_check(self) -> AssetCheckKey:
         """Fails (warning) when a day's live answers are distributed unlike the champion's holdout answers."""
         return AssetCheckKey(self.live_performance, "prediction_drift")
+
+    def checks(self, *, live: bool) -> list[AssetCheckKey]:
+        """Every check of the model's graph; the live ones only for a model with a ``feedback`` section."""
+        checks = [
+            self.schema_check,
+            self.data_quality_check,
+            self.volume_check,
+            self.drift_check,
+            self.performance_check,
+            self.age_check,
+        ]
+        return checks + ([self.live_performance_check, self.prediction_drift_check] if live else [])

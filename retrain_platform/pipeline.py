@@ -28,17 +28,17 @@ from retrain_platform.training.assets import build_training_asset
 
 def ingest_job_name(model: str) -> str:
     """The partitioned job the landing sensor launches for ``model``."""
-    return f"{model}_ingest"
+    return ModelKeys(model).ingest_job
 
 
 def retrain_job_name(model: str) -> str:
     """The job that trains a candidate and runs the gate for ``model``."""
-    return f"{model}_retrain"
+    return ModelKeys(model).retrain_job
 
 
 def live_job_name(model: str) -> str:
     """The partitioned job the feedback sensor launches to score a day of live traffic."""
-    return f"{model}_live"
+    return ModelKeys(model).live_job
 
 
 def build_model_definitions(spec: ModelSpec) -> Definitions:

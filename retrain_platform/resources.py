@@ -23,24 +23,34 @@ from retrain_platform.settings import (
 from retrain_platform.storage.lake import Lake
 
 
-def build_resources(home: Path | None = None) -> dict:
+def build_resources(home: Path | None = None, *, resolve_env: bool = False) -> dict:
     """``lake`` and ``registry`` for the current environment, as Dagster definitions hold them.
 
     A tracking URI from the environment is passed as ``EnvVar``: Dagster resolves it when a run starts and shows
     only the variable's name in the UI, so a password in ``MLFLOW_TRACKING_URI`` never reaches the webserver.
+    With ``resolve_env`` the variables' values are used instead (for use outside a Dagster run).
     """
     home = home or retrain_home()
-    tracking_uri = EnvVar(TRACKING_URI_ENV) if os.environ.get(TRACKING_URI_ENV) else mlflow_tracking_uri(home)
-    artifacts = EnvVar(ARTIFACT_ROOT_ENV) if os.environ.get(ARTIFACT_ROOT_ENV) else mlflow_artifact_root(home)
+
+    def setting(env: str, default: str):
+        return EnvVar(env) if os.environ.get(env) and not resolve_env else default
+
     return {
         "lake": Lake(root=str(home)),
-        "registry": ModelRegistry(tracking_uri=tracking_uri, artifact_root=artifacts),
+        "registry": ModelRegistry(
+            tracking_uri=setting(TRACKING_URI_ENV, mlflow_tracking_uri(home)),
+            artifact_root=setting(ARTIFACT_ROOT_ENV, mlflow_artifact_root(home)),
+        ),
     }
 
 
 def resolved_resources(home: Path | None = None) -> dict:
-    """The same resources with every ``EnvVar`` resolved, for use outside a Dagster run (the CLI)."""
-    return {name: resource.process_config_and_initialize() for name, resource in build_resources(home).items()}
+    """The same resources with every ``EnvVar`` resolved, for use outside a Dagster run (the CLI).
+
+    Built from the variables directly rather than through Dagster's resource initialisation, which creates a
+    throwaway Dagster instance per resource (about 0.4 s each, a third of ``retrain status``'s own work).
+    """
+    return build_resources(home, resolve_env=True)
 
 
 def build_executor():

@@ -104,21 +104,43 @@ def test_status_of_an_empty_home(tmp_path, monkeypatch, capsys, mlflow_uri):
     point_cli_at(monkeypatch, SeededState(tmp_path / "empty"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)  # an existing store that never saw this model
     assert main(["status"]) == 0
-    assert capsys.readouterr().out.strip() == f"{SEEDED_MODEL}: no champion yet"
+    [header, row] = capsys.readouterr().out.splitlines()
+    assert header.split()[:2] == ["model", "champ"]
+    assert row.split()[:2] == [SEEDED_MODEL, "none"]
 
 
 def test_status_and_rollback_refusals(tmp_path, tmp_path_factory, monkeypatch, capsys):
     point_cli_at(monkeypatch, copy_seeded_state(tmp_path_factory, tmp_path / "state"))
+    monkeypatch.setenv("COLUMNS", "160")  # the table is cut to the terminal's width
 
     assert main(["status"]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[0] == f"{SEEDED_MODEL}: champion v1"
-    assert re.search(r"^  holdout roc_auc: 0\.\d{4}$", out, re.M)
-    assert "  training window: 2026-03-01 .. 2026-03-03" in out.splitlines()
-    assert re.search(r"^  last decision: promoted v1: first model; roc_auc ", out, re.M)
+    [header, row] = capsys.readouterr().out.splitlines()
+    assert re.split(r"\s{2,}", header)[:4] == ["model", "champ", "metric", "holdout"]
+    assert re.match(
+        rf"^{SEEDED_MODEL}\s+v1\s+roc_auc\s+0\.\d+\s+-\s+0\.0d\s+2026-03-03\s+-\s+promoted v1"
+        r"\s+training_volume\s+0\s+900\s+-$",
+        row,
+    )
 
-    assert main(["status", "nope"]) == 2
-    assert capsys.readouterr().err.strip() == f"unknown model 'nope'; known: {SEEDED_MODEL}"
+    assert main(["status", "--json"]) == 0
+    [data] = json.loads(capsys.readouterr().out)
+    assert (data["model"], data["champion_version"], data["newest_valid_partition"]) == (
+        SEEDED_MODEL,
+        "1",
+        "2026-03-03",
+    )
+    assert data["last_decision_reason"].startswith("first model; roc_auc ")
+
+    assert main(["status", SEEDED_MODEL, "nope"]) == 2
+    assert capsys.readouterr().err.strip() == f"unknown model(s) 'nope'; known: {SEEDED_MODEL}"
+
+    # the registry unreachable for every model: rows with the error, and a non-zero exit
+    monkeypatch.setenv("RETRAIN_FAILPOINTS", "registry.read_champion=error")
+    assert main(["status"]) == 3
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split()[:2] == [SEEDED_MODEL, "error"]
+    assert out[2].startswith(f"{SEEDED_MODEL}: the MLflow registry at ")
+    monkeypatch.delenv("RETRAIN_FAILPOINTS")
 
     assert main(["rollback", SEEDED_MODEL]) == 1
     assert capsys.readouterr().err.strip() == (
@@ -144,10 +166,13 @@ def test_rollback_moves_the_champion_and_status_shows_it(tmp_path, tmp_path_fact
     assert champion.version == "2"
     assert (champion.tags["rollback.by"], champion.tags["champion.reason"]) == ("carol", "rollback: incident 42")
 
-    assert main(["status", SEEDED_MODEL]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines()[0] == f"{SEEDED_MODEL}: champion v2"
-    assert "  last decision: rollback v2: incident 42" in out.splitlines()
+    assert main(["status", SEEDED_MODEL, "--json"]) == 0
+    [data] = json.loads(capsys.readouterr().out)
+    assert (data["champion_version"], data["last_decision"], data["last_decision_reason"]) == (
+        "2",
+        "rollback",
+        "incident 42",
+    )
 
     assert main(["rollback", SEEDED_MODEL]) == 0  # back to the previous champion
     assert capsys.readouterr().out.strip() == f"{SEEDED_MODEL}: champion is now v1"

@@ -1,4 +1,4 @@
-"""Day-two operations: ``model_status`` and ``rollback``, on a real instance, registry and lake."""
+"""Day-two operations: ``rollback``, on a real instance, registry and lake (the status board: test_status.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from retrain_platform.operations import model_status, rollback
+from retrain_platform.operations import rollback
+from retrain_platform.status import status_board
 from retrain_platform_tests.conftest import STRICT_GATE
 from retrain_platform_tests.training.seeded import LAST_SEEDED_DAY, SEEDED_MODEL, seeded_platforms
 
@@ -20,8 +21,9 @@ def seeded(tmp_path, tmp_path_factory):
         yield make
 
 
-def status(platform):
-    return model_status(platform.spec, platform.registry, platform.instance)
+def last_decision(platform) -> tuple[str, str, str]:
+    [row] = status_board([platform.spec], platform.registry, platform.instance)
+    return row.last_decision, row.last_decision_version, row.last_decision_reason
 
 
 def roll_back(platform, **kwargs) -> str:
@@ -30,52 +32,6 @@ def roll_back(platform, **kwargs) -> str:
 
 def production_materializations(platform) -> list:
     return platform.instance.fetch_materializations(platform.keys.production_model, limit=20).records
-
-
-# --------------------------------------------------------------------------------------------------
-# status
-# --------------------------------------------------------------------------------------------------
-
-
-def test_status_before_any_champion(platform):
-    current = status(platform)
-    assert current.champion_version is None
-    assert current.champion_metric is None and current.age_days is None and current.training_window is None
-    assert current.last_decision is None
-    assert current.format() == f"{platform.spec.name}: no champion yet"
-
-
-def test_status_reports_champion_metric_age_window_drift_and_decision(seeded):
-    platform = seeded()
-    [run] = platform.land_and_ingest(1, start=NEXT, shift=1.0)
-    drift = platform.instance.get_latest_materialization_event(platform.keys.drift_report)
-    drift_share = drift.asset_materialization.metadata["drifted_share"].value
-
-    current = status(platform)
-    champion = platform.registry.champion(SEEDED_MODEL)
-    holdout = platform.registry.client.get_run(champion.run_id).data.metrics["holdout_roc_auc"]
-    assert current.model == SEEDED_MODEL
-    assert current.champion_version == "1"
-    assert current.metric == "roc_auc"
-    assert current.champion_metric == pytest.approx(holdout)
-    assert 0 <= current.age_days < 1  # promoted minutes ago (wall-clock)
-    assert current.training_window == "2026-03-01 .. 2026-03-03"
-    assert current.last_drift_share == pytest.approx(drift_share)
-    assert current.last_decision.startswith("promoted v1: first model; roc_auc ")
-
-    text = current.format()
-    assert text.splitlines()[0] == f"{SEEDED_MODEL}: champion v1"
-    assert f"holdout roc_auc: {holdout:.4f}" in text
-    assert "training window: 2026-03-01 .. 2026-03-03" in text
-    assert f"last drift share: {drift_share:.0%}" in text
-
-
-def test_status_shows_the_latest_rejection(seeded):
-    platform = seeded(gate=STRICT_GATE)
-    assert platform.retrain().success  # identical data: v2 is rejected
-    current = status(platform)
-    assert current.champion_version == "1"
-    assert current.last_decision.startswith("rejected v2: ")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,7 +86,7 @@ def test_rollback_to_a_version_and_back_is_recorded_and_monitoring_keeps_working
     }
     assert latest.description == "rollback from v1 to v2 by alice: canary of v2"
     assert latest.tags["dagster/data_version"] == "v2"
-    assert status(platform).last_decision == "rollback v2: canary of v2"
+    assert last_decision(platform) == ("rollback", "2", "canary of v2")
 
     # the restored version got a reference sketch, so drift checks run against it
     assert platform.lake.reference_dir(SEEDED_MODEL, "2").is_dir()

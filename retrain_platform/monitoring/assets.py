@@ -33,7 +33,7 @@ from retrain_platform.monitoring.signals import (
     performance_window,
 )
 from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
-from retrain_platform.registry import HOLDOUT_SCORE_TAG, WINDOW_END_TAG, ModelRegistry
+from retrain_platform.registry import WINDOW_END_TAG, ModelRegistry, holdout_score
 from retrain_platform.registry.reference import load_reference
 from retrain_platform.settings import drift_report_url, serve_url, service_retry_policy
 from retrain_platform.spec.estimator import model_input
@@ -299,14 +299,6 @@ def build_monitoring_assets(
         )
 
     return [drift_report, champion_performance]
-
-
-def holdout_score(tags: dict[str, str]) -> float | None:
-    """The score the gate measured for this version on its holdout (None for a version never gated)."""
-    try:
-        return float(tags[HOLDOUT_SCORE_TAG])
-    except (KeyError, ValueError):
-        return None
 
 
 def _days_between(earlier: str, later: str) -> int:

@@ -17,9 +17,25 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from sklearn import metrics as skm
 
 from retrain_platform.spec.model_contract import align_probabilities, sort_labels
+
+
+class _DeferredSklearnMetrics:
+    """``sklearn.metrics``, imported at the first score rather than with this module: every spec validation
+    reads :data:`METRICS` for its names and tasks, and importing scikit-learn costs over a second."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        def call(*args, **kwargs):
+            from sklearn import metrics
+
+            return getattr(metrics, name)(*args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+
+skm = _DeferredSklearnMetrics()
 
 if TYPE_CHECKING:
     from retrain_platform.spec.model_spec import ModelSpec

@@ -17,6 +17,7 @@ from retrain_platform.registry.mlflow_registry import (
     ModelRegistry,
     RegistryUnavailable,
     VersionInfo,
+    holdout_score,
     redact_uri,
 )
 
@@ -37,5 +38,6 @@ __all__ = [
     "PromotionBusy",
     "RegistryUnavailable",
     "VersionInfo",
+    "holdout_score",
     "redact_uri",
 ]

@@ -83,6 +83,14 @@ class VersionInfo:
         return f"models:/{self.model}/{self.version}"
 
 
+def holdout_score(tags: dict[str, str]) -> float | None:
+    """The score the gate measured for this version on its holdout (None for a version never gated)."""
+    try:
+        return float(tags[HOLDOUT_SCORE_TAG])
+    except (KeyError, ValueError):
+        return None
+
+
 class RegistryUnavailable(RuntimeError):
     """The registry could not be reached or failed to answer; nothing may be concluded about its contents."""
 

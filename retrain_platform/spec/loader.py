@@ -81,14 +81,20 @@ def _describe(error: dict, root: type[BaseModel]) -> str:
     )
 
 
-def parse_spec(data: object, path: Path) -> ModelSpec:
-    """Validate already-parsed YAML as a :class:`ModelSpec`, raising :class:`SpecError` with readable problems."""
+def parse_spec(data: object, path: Path, *, build: bool = True) -> ModelSpec:
+    """Validate already-parsed YAML as a :class:`ModelSpec`, raising :class:`SpecError` with readable problems.
+
+    ``build=False`` skips instantiating the estimator, which imports scikit-learn (over a second): for readers
+    of a spec's other sections, such as ``retrain status``; definitions and ``validate-spec`` always build it.
+    """
     if not isinstance(data, dict):
         raise SpecError(path, [f"the file must hold a mapping of fields, not {type(data).__name__}"])
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as err:
         raise SpecError(path, [_describe(e, ModelSpec) for e in err.errors()]) from None
+    if not build:
+        return spec
     from retrain_platform.spec.estimator import EstimatorError, build_estimator
 
     try:
@@ -155,16 +161,17 @@ def _from_defaults(problem: str, data: dict, defaults: dict) -> str:
     return problem
 
 
-def load_spec(path: str | Path, defaults: dict | None = None) -> ModelSpec:
-    """Read and validate one YAML model spec, over ``defaults`` (else its folder's ``defaults.yaml``, if any)."""
+def load_spec(path: str | Path, defaults: dict | None = None, *, build: bool = True) -> ModelSpec:
+    """Read and validate one YAML model spec, over ``defaults`` (else its folder's ``defaults.yaml``, if any);
+    ``build`` as in :func:`parse_spec`."""
     path = Path(path)
     if defaults is None:
         defaults = folder_defaults(path.parent)
     data = _read_yaml(path)
     if not defaults or not isinstance(data, dict):
-        return parse_spec(data, path)
+        return parse_spec(data, path, build=build)
     try:
-        return parse_spec(merge_defaults(defaults, data), path)
+        return parse_spec(merge_defaults(defaults, data), path, build=build)
     except SpecError as err:
         raise SpecError(path, [_from_defaults(p, data, defaults) for p in err.problems]) from None
 
@@ -182,13 +189,13 @@ def spec_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def load_specs(paths: Iterable[str | Path]) -> list[ModelSpec]:
+def load_specs(paths: Iterable[str | Path], *, build: bool = True) -> list[ModelSpec]:
     """Load every spec from files or folders (a folder's ``defaults.yaml`` merged under each), refusing duplicate
-    model names."""
+    model names; ``build`` as in :func:`parse_spec`."""
     specs: list[ModelSpec] = []
     seen: dict[str, Path] = {}
     for file in spec_files(paths):
-        spec = load_spec(file)
+        spec = load_spec(file, build=build)
         if spec.name in seen:
             raise SpecError(file, [f"name: model {spec.name!r} is already defined in {seen[spec.name]}; rename one"])
         seen[spec.name] = file
