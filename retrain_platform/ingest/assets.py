@@ -6,7 +6,10 @@ downstream runs on it (in the run, and in automation). Re-landing a corrected fi
 """
 
 import datetime as dt
+import hashlib
+import json
 import os
+from importlib.metadata import version as package_version
 
 import pandas as pd
 from dagster import (
@@ -115,6 +118,21 @@ def _volume_check(context: AssetExecutionContext, lake: Lake, spec: ModelSpec, k
     )
 
 
+def contract_version(spec: ModelSpec) -> str:
+    """The code version of ``features``: everything besides the raw file that decides a partition's validated
+    frame (the data contract, the landing format and the platform's release).
+
+    With it, Dagster derives the features' data version from this and the raw file's content hash instead of the
+    run id, so re-ingesting a day whose file did not change (a backfill, a retried run) leaves the day's drift
+    and performance fresh in the UI, while a changed file or contract marks them stale.
+    """
+    contract = spec.model_dump(
+        mode="json", include={"target", "features", "ignore_extra_columns", "validation"}, by_alias=True
+    )
+    contract.update(landing_format=spec.landing.format, platform=package_version("retrain_platform"))
+    return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -> list[AssetsDefinition]:
     """The ``raw_batch`` and ``features`` assets of one model."""
     keys = ModelKeys(spec.name)
@@ -181,6 +199,7 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
         group_name=spec.name,
         check_specs=checks,
         kinds={"pandas", "parquet"},
+        code_version=contract_version(spec),
         description="The partition typed and validated against the spec's pandera schema; bad partitions are "
         "quarantined (see the blocking `schema` check).",
     )
