@@ -54,7 +54,7 @@ bench-serve: install
 	$(BIN)/python -m retrain_platform_tests.benchmarks.serve_benchmark
 
 # 1, 10 and 50 models, each in a fresh process: definitions load, automation evaluation, peak RSS, a replayed day,
-# a 30-day backfill, with growth ratios and the issue's targets (about 5 minutes; add ARGS=--daemon for latencies).
+# a 30-day backfill, with growth ratios and the issue's targets (about 5 minutes; ARGS=--daemon adds latencies).
 bench-scale: install
 	$(BIN)/python -m retrain_platform_tests.benchmarks.scale_benchmark $(ARGS)
 
