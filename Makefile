@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export RETRAIN_HOME ?= $(CURDIR)/.retrain
 export DAGSTER_HOME ?= $(RETRAIN_HOME)/dagster
 
-.PHONY: install demo demo-live test test-fast test-faults ui bench bench-serve lint clean
+.PHONY: install demo demo-live test test-fast test-faults ui bench bench-serve bench-scale lint clean
 
 # Installs the exact versions CI is tested with (constraints.txt) into .venv; re-runs only when they change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -52,6 +52,11 @@ bench: install
 # `retrain serve` against `mlflow models serve` on the same champion: throughput, p50/p99, alias moves, log loss.
 bench-serve: install
 	$(BIN)/python -m retrain_platform_tests.benchmarks.serve_benchmark
+
+# 1, 10 and 50 models, each in a fresh process: definitions load, automation evaluation, peak RSS, a replayed day,
+# a 30-day backfill, with growth ratios and the issue's targets (about 5 minutes; ARGS=--daemon adds latencies).
+bench-scale: install
+	$(BIN)/python -m retrain_platform_tests.benchmarks.scale_benchmark $(ARGS)
 
 lint: install
 	$(BIN)/ruff check retrain_platform retrain_platform_tests
