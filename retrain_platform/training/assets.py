@@ -31,7 +31,7 @@ from retrain_platform.automation.reasons import REQUESTED_REASON_TAG, TRIGGER_TA
 from retrain_platform.check_history import last_training_window_end
 from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
-from retrain_platform.orchestration.compute import step_pool, step_tags
+from retrain_platform.orchestration.compute import shared_machine_threads, step_pool, step_tags
 from retrain_platform.promotion.metrics import METRICS, metric_for, predict_for
 from retrain_platform.registry import FITTED_THROUGH_TAG, PARTITIONS_TAG, WINDOW_END_TAG, ModelRegistry
 from retrain_platform.settings import service_retry_policy
@@ -99,14 +99,15 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
         except ValueError as err:  # e.g. average: binary on a target that turned out to have three classes
             raise Failure(description=str(err), allow_retries=False) from None
         validation = _validation_rows(lake, spec, valid, partitions, train)
-        estimator = fit_model(spec, validation)
+        threads = shared_machine_threads(context.instance)
+        estimator = fit_model(spec, validation, threads)
         # The gate judges this validation fit on rows it has not seen; its predictions are kept with the holdout.
         holdout_pred = predict_for(scorer, estimator, model_input(holdout, spec))
         holdout_score = scorer.score(holdout[spec.target.name].to_numpy(), holdout_pred)
         if spec.training.refit_on_full_window:
             # What is registered (and, if the gate agrees, served) also learns from the newest days, which are
             # the most like tomorrow's; the validation fit only stood in for it at the gate.
-            estimator = fit_model(spec, frame)
+            estimator = fit_model(spec, frame, threads)
             fitted_through = partitions[-1]
         else:
             fitted_through = str(train[PARTITION_COLUMN].iloc[-1])

@@ -15,23 +15,23 @@ from retrain_platform.spec.estimator import build_estimator, model_input
 from retrain_platform.spec.model_spec import ModelSpec
 
 
-def fit_model(spec: ModelSpec, frame: pd.DataFrame) -> BaseEstimator:
-    """A fresh estimator of ``spec`` fit on ``frame``'s features and target."""
+def fit_model(spec: ModelSpec, frame: pd.DataFrame, threads: int | None = None) -> BaseEstimator:
+    """A fresh estimator of ``spec`` fit on ``frame``'s features and target, with at most ``compute.threads`` (else
+    ``threads``, else unbounded) OpenMP/BLAS threads."""
     estimator = build_estimator(spec)
-    with _thread_limit(spec):
+    with _thread_limit(spec.compute.estimator_threads or threads):
         estimator.fit(model_input(frame, spec), frame[spec.target.name])
     return estimator
 
 
-def _thread_limit(spec: ModelSpec):
-    """Bound the fit's OpenMP and BLAS threads to ``compute``'s (no bound without one).
+def _thread_limit(threads: int | None):
+    """Bound the fit's OpenMP and BLAS threads (no bound for ``None``).
 
     A Kubernetes step also gets ``OMP_NUM_THREADS`` (see ``orchestration.compute``), but OpenMP reads it once at
     start-up; in a process that runs several steps or runs at once (the in-process executor) only
     ``threadpoolctl`` bounds a fit, and an unbounded HistGradientBoosting fit on a shared machine was measured
     taking 0.3-63 s instead of 0.15-0.2 s.
     """
-    threads = spec.compute.estimator_threads
     if threads is None:
         return nullcontext()
     from threadpoolctl import threadpool_limits

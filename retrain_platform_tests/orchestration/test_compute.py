@@ -152,3 +152,21 @@ def test_a_manifest_with_a_wrong_field_is_refused_by_the_validator():
     container(manifest)["resources"]["requets"] = {"cpu": "1"}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize(("runs", "executor"), [(2, "in_process"), (1, "multiprocess"), (2, "k8s")])
+def test_fits_sharing_a_machine_split_its_cores_by_the_run_limit(tmp_path, monkeypatch, runs, executor):
+    import os
+
+    from dagster import DagsterInstance
+
+    from retrain_platform.orchestration.compute import shared_machine_threads
+
+    (tmp_path / "dagster.yaml").write_text(
+        f"telemetry: {{enabled: false}}\nconcurrency: {{runs: {{max_concurrent_runs: {runs}}}}}\n"
+    )
+    monkeypatch.setenv("RETRAIN_EXECUTOR", executor)
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        threads = shared_machine_threads(instance)
+    expected = None if executor == "k8s" else max(1, len(os.sched_getaffinity(0)) // runs)
+    assert threads == expected
