@@ -207,8 +207,12 @@ def _status(args) -> int:
         print(json.dumps([row.to_json() for row in rows], indent=2))
     else:
         print(format_table(rows, width=shutil.get_terminal_size((120, 24)).columns))
-    # A row per model is shown whatever failed; the exit code says when nothing could be read from the registry.
-    return 3 if rows and all(row.error for row in rows) else 0
+    # A row per model is shown whatever failed (the Dagster facts still are); when the registry failed for every
+    # model, one line on stderr says why and the exit code says nothing could be read from it.
+    if rows and all(row.error for row in rows):
+        print(f"status unavailable: {rows[0].error}", file=sys.stderr)
+        return 3
+    return 0
 
 
 def _pools(args) -> int:
