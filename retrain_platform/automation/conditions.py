@@ -130,7 +130,9 @@ def retrain_condition(spec: ModelSpec) -> AutomationCondition:
     # A failed run does not make any trigger newly true again (a failing check keeps failing), so without this
     # a failed training would never be attempted again.
     retry_due = (retry_tick() | newest_features_updated(spec)).with_label("retry due")
-    retry = (AutomationCondition.execution_failed().with_label("last training failed") & retry_due).with_label(
+    # The cheap side first (the clock, a day's features updated since the last tick): while neither holds, the
+    # failed-run lookup is skipped.
+    retry = (retry_due & AutomationCondition.execution_failed().with_label("last training failed")).with_label(
         "retry the failed training"
     )
     # No all_deps_blocking_checks_passed() here: on an unpartitioned asset over daily deps it never holds in
@@ -150,7 +152,9 @@ def monitoring_condition() -> AutomationCondition:
     # A monitoring step that failed (the registry was down, say) passed no check; it is run again on the retry
     # cadence, so the newest day's triggers are evaluated once the cause is gone.
     failed = AutomationCondition.execution_failed().with_label("last monitoring run failed")
-    retry = (NewestLandedPartition() & failed & retry_tick() & no_run_in_progress("monitoring")).with_label(
+    # The clock first: it reads no storage, and while it is false (all but one tick in ten minutes) the storage
+    # reads after it are skipped (Dagster evaluates an And's operands on what the earlier ones left true).
+    retry = (retry_tick() & NewestLandedPartition() & failed & no_run_in_progress("monitoring")).with_label(
         "retry failed monitoring"
     )
     wanted = (eager.with_label(f"features updated on the {NEWEST_LANDED}") | retry).with_label(
@@ -175,8 +179,8 @@ def promotion_condition(spec: ModelSpec) -> AutomationCondition:
     )
     candidate_idle = (~AutomationCondition.any_deps_in_progress()).with_label("no candidate running")
     retry = (
-        AutomationCondition.execution_failed().with_label("last gate failed")
-        & retry_tick()
+        retry_tick()  # first: no storage read, and the reads after it are skipped while it is false
+        & AutomationCondition.execution_failed().with_label("last gate failed")
         & candidate_ok
         & candidate_idle
     ).with_label("retry the failed gate")
