@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +31,9 @@ from retrain_platform.spec.source import SqlSourceSpec
 from retrain_platform.storage.lake import Lake
 
 _ENGINES: dict[str, object] = {}
+# Half of the 60 s Dagster gives a sensor evaluation by default: a long first extraction (or a slow database)
+# is spread over ticks instead of timing the tick out with nothing remembered.
+TICK_BUDGET_SECONDS = 30.0
 
 
 class SourceError(RuntimeError):
@@ -193,8 +197,18 @@ class Extraction:
         return "; ".join(parts) or "nothing new in the source"
 
 
-def extract(spec: ModelSpec, lake: Lake, cursor: dict, today: dt.date, source: SqlSource | None = None) -> Extraction:
+def extract(
+    spec: ModelSpec,
+    lake: Lake,
+    cursor: dict,
+    today: dt.date,
+    source: SqlSource | None = None,
+    budget_seconds: float = math.inf,
+    clock: Callable[[], float] = time.monotonic,
+) -> Extraction:
     """Read the days that may have changed and land those whose rows differ from the last landing.
+
+    Reading stops after ``budget_seconds`` (checked between days); the days left are read on the next tick.
 
     ``cursor`` (updated in place) maps each extracted day to its row hash, row count and newest
     ``changed_column`` value, plus ``read_through``, the newest day a query source has read. ``today`` is the
@@ -217,8 +231,13 @@ def extract(spec: ModelSpec, lake: Lake, cursor: dict, today: dt.date, source: S
         # A query can only be asked day by day: every day not read yet, plus the recent ones again.
         wanted = {read_through + _DAY * (i + 1) for i in range((today - read_through).days - 1)} | recent
     wanted = sorted(day for day in wanted if first <= day < today)
-    result = Extraction(pending=max(0, len(wanted) - settings.max_days_per_tick))
-    for day in wanted[: settings.max_days_per_tick]:
+    batch = wanted[: settings.max_days_per_tick]
+    result = Extraction(pending=len(wanted) - len(batch))
+    deadline = clock() + budget_seconds
+    for done, day in enumerate(batch):
+        if done and clock() > deadline:
+            result.pending += len(batch) - done
+            break
         key = day.isoformat()
         frame = source.read_day(day)
         seen = (counts or {}).get(day, [len(frame), None])
@@ -260,7 +279,7 @@ def build_source_sensor(spec: ModelSpec, clock: Callable[[], float] = time.time)
         cursor = json.loads(context.cursor) if context.cursor else {}
         today = dt.datetime.fromtimestamp(clock(), dt.UTC).date()
         try:
-            result = extract(spec, lake, cursor, today)
+            result = extract(spec, lake, cursor, today, budget_seconds=TICK_BUDGET_SECONDS)
         finally:
             # Days landed before a failure stay landed; remembering them avoids writing them again.
             context.update_cursor(json.dumps(cursor, sort_keys=True))

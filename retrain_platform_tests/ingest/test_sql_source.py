@@ -233,3 +233,28 @@ def test_the_row_hash_ignores_how_rows_were_stored_but_not_what_they_say():
     changed = frame.copy()
     changed.loc[0, "income"] += 1
     assert rows_digest(changed) != rows_digest(frame)
+
+
+def test_a_slow_source_is_read_within_the_ticks_budget_and_finished_on_later_ticks(tmp_path):
+    """Reading stops once the budget is spent (checked between days); the rest is read on the next ticks."""
+    from retrain_platform.ingest.sql_source import extract
+    from retrain_platform.storage.lake import Lake
+
+    spec = sql_spec(query="SELECT * FROM t WHERE d = :day", max_days_per_tick=10)
+    now = [0.0]
+
+    class SlowSource:
+        """Answers every day with a few rows, each read taking 20 s of the fake clock."""
+
+        def day_counts(self, since, until):
+            return None
+
+        def read_day(self, day):
+            now[0] += 20.0
+            return credit_frame(day, rows=5)
+
+    lake, cursor, today = Lake(root=str(tmp_path)), {}, START + dt.timedelta(days=6)
+    first = extract(spec, lake, cursor, today, SlowSource(), budget_seconds=30.0, clock=lambda: now[0])
+    assert len(first.landed) == 2 and first.pending == 4  # 2 reads fit in 30 s; 6 ended days in all
+    second = extract(spec, lake, cursor, today, SlowSource(), budget_seconds=30.0, clock=lambda: now[0])
+    assert second.landed == [str(START + dt.timedelta(days=i)) for i in (2, 3)]
