@@ -44,6 +44,7 @@ from dagster._core.instance.config import dagster_instance_config
 
 from retrain_platform.keys import ModelKeys
 from retrain_platform.registry import ModelRegistry
+from retrain_platform.status import status_board
 from retrain_platform_tests.conftest import START, Platform, credit_frame, make_spec
 from retrain_platform_tests.integration.regimes import SPEC_OVERRIDES, drifted_frame
 
@@ -241,6 +242,10 @@ def test_model_lifecycle_is_stored_in_postgres(tmp_path, postgres):
         candidate = reopened.get_latest_materialization_event(keys.candidate_model).asset_materialization.metadata
         assert "drift" in candidate["reason"].value
         assert len(reopened.get_runs()) == len(days) + 2
+        # The status board's one-query read of the check executions table works on Postgres too.
+        (row,) = status_board([spec], ModelRegistry(tracking_uri=postgres.mlflow_uri), reopened)
+        assert (row.champion_version, row.newest_valid_partition, row.last_decision) == ("2", days[-1], "promoted")
+        assert row.drift_partition == days[-1] and row.drift_share is not None and row.error is None
     finally:
         reopened.dispose()
     assert ModelRegistry(tracking_uri=postgres.mlflow_uri).champion(spec.name).version == "2"
