@@ -26,6 +26,7 @@ import datetime as dt
 import functools
 import json
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -258,6 +259,7 @@ class ModelRegistry(ConfigurableResource):
         with mlflow.start_run(experiment_id=self._experiment_id(model), tags=tags) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics(metrics)
+            failpoint("registry.run_open")  # a crash here leaves the MLflow run RUNNING (see close_abandoned_runs)
             for name, path in (artifacts or {}).items():
                 if path.is_dir():
                     mlflow.log_artifacts(str(path), artifact_path=name)
@@ -382,6 +384,32 @@ class ModelRegistry(ConfigurableResource):
             self.client.delete_model_version_tag(model, version, PENDING_TAG)
         failpoint("registry.recorded")
         return self.version(model, version)
+
+    def close_abandoned_runs(self, model: str, still_running: Callable[[str], bool]) -> list[str]:
+        """Mark ``model``'s MLflow runs that a killed training left RUNNING as KILLED; returns their ids.
+
+        A training killed inside its MLflow run (kill -9, an OOM kill, a lost pod) never ends it, and the MLflow UI
+        would show it running for ever. A run is closed once its Dagster run (the ``dagster.run_id`` tag) is
+        over, which run monitoring decides; ``still_running`` answers that for a Dagster run id.
+        """
+        with self._translate(f"close abandoned runs of {model}"):
+            experiment = self.client.get_experiment_by_name(f"retrain_platform/{model}")
+            if experiment is None:
+                return []
+            runs = self.client.search_runs(
+                [experiment.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=100
+            )
+            closed = []
+            for run in runs:
+                owner = run.data.tags.get("dagster.run_id")
+                if owner and still_running(owner):
+                    continue
+                self.client.set_tag(
+                    run.info.run_id, "retrain.abandoned", f"Dagster run {owner} ended without finishing this run"
+                )
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+                closed.append(run.info.run_id)
+            return closed
 
     def repair(self, model: str) -> list[str]:
         """Finish or undo half-done champion moves of ``model`` (call under :meth:`promotion_lock`).

@@ -44,6 +44,14 @@ from retrain_platform.training.window import split_holdout, window_partitions
 HOLDOUT_ARTIFACT = "holdout"
 
 
+def _in_progress(context: AssetExecutionContext, run_id: str) -> bool:
+    """Whether the Dagster run ``run_id`` is still going (this one is: its MLflow run has not started yet)."""
+    if run_id == context.run_id:
+        return True
+    run = context.instance.get_run_by_id(run_id)
+    return run is not None and not run.is_finished
+
+
 def spec_fingerprint(spec: ModelSpec) -> str:
     """A short hash of the spec, so a version records exactly which configuration trained it."""
     return hashlib.sha256(spec.model_dump_json(by_alias=True).encode()).hexdigest()[:12]
@@ -68,6 +76,8 @@ def build_training_asset(spec: ModelSpec, automation_condition: AutomationCondit
     )
     def candidate_model(context: AssetExecutionContext, lake: Lake, registry: ModelRegistry) -> MaterializeResult:
         """Train on the newest window, score on its temporal holdout, and register the candidate."""
+        for run_id in registry.close_abandoned_runs(spec.name, lambda owner: _in_progress(context, owner)):
+            context.log.warning(f"MLflow run {run_id} was left running by a killed training; marked KILLED")
         why = _retrain_reason(context, spec)
         reasons = list(why.reasons)
         if "dagster/parent_run_id" in context.run.tags:

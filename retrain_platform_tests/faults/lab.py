@@ -296,6 +296,11 @@ class FaultLab:
         event = self.instance.get_latest_materialization_event(self.keys.production_model)
         recorded = event.asset_materialization.tags.get("dagster/data_version") if event else None
         assert recorded == f"v{champion.version}", f"Dagster records {recorded}, MLflow v{champion.version}"
+        experiment = self.registry.client.get_experiment_by_name(f"retrain_platform/{self.spec.name}")
+        running = self.registry.client.search_runs(
+            [experiment.experiment_id], filter_string="attributes.status = 'RUNNING'"
+        )
+        assert not running, f"MLflow runs left RUNNING: {[r.info.run_id for r in running]}"
 
     def _raw_materializations(self):
         from dagster import AssetRecordsFilter

@@ -22,10 +22,12 @@ from retrain_platform_tests.integration.regimes import drifted_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
-# In the order a retrain passes them: the fit, the MLflow run, the registered version, the gate's decision, the
-# champion's reference sketch, the recorded intent, the alias move and the completed record.
+# In the order a retrain passes them: the fit, inside the open MLflow run, the logged model, the registered
+# version, the gate's decision, the champion's reference sketch, the recorded intent, the alias move and the
+# completed record.
 RETRAIN_STEPS = [
     "training.fitted",
+    "registry.run_open",
     "registry.model_logged",
     "registry.version_created",
     "gate.decided",
