@@ -29,8 +29,8 @@ from retrain_platform.ingest.sensor import sensor_interval
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.spec.source import SqlSourceSpec
 from retrain_platform.storage.lake import Lake
+from retrain_platform.storage.sql import engine
 
-_ENGINES: dict[str, object] = {}
 # Half of the 60 s Dagster gives a sensor evaluation by default: a long first extraction (or a slow database)
 # is spread over ticks instead of timing the tick out with nothing remembered.
 TICK_BUDGET_SECONDS = 30.0
@@ -59,15 +59,6 @@ def _redacted(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown by shape only: it may still hold a secret
         return "<unparsable URL>"
-
-
-def _engine(url: str):
-    import sqlalchemy
-
-    if url not in _ENGINES:
-        # NullPool: a sensor tick runs every half minute; a pooled connection would sit idle in between.
-        _ENGINES[url] = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-    return _ENGINES[url]
 
 
 @dataclass
@@ -99,7 +90,7 @@ class SqlSource:
     def _run(self, statement, params: dict) -> pd.DataFrame:
         url = self.url()
         try:
-            with _engine(url).connect() as connection:
+            with engine(url).connect() as connection:
                 return pd.read_sql(statement, connection, params=params)
         except Exception as err:
             first = " ".join(str(getattr(err, "orig", None) or err).split())[:300]
@@ -109,8 +100,8 @@ class SqlSource:
                 "the next tick tries again"
             ) from None
 
-    def _table_sql(self, engine) -> tuple[str, str]:
-        quote = engine.dialect.identifier_preparer.quote
+    def _table_sql(self, db) -> tuple[str, str]:
+        quote = db.dialect.identifier_preparer.quote
         table = ".".join(quote(part) for part in self.source.table.split(".", 1))
         return table, quote(self.source.timestamp_column)
 
@@ -124,7 +115,7 @@ class SqlSource:
             used = self.source.parameters
             frame = self._run(sqlalchemy.text(self.source.query), {k: v for k, v in params.items() if k in used})
         else:
-            table, column = self._table_sql(_engine(self.url()))
+            table, column = self._table_sql(engine(self.url()))
             statement = sqlalchemy.text(f"SELECT * FROM {table} WHERE {column} >= :start AND {column} < :end")
             frame = self._run(statement, {"start": params["start"], "end": params["end"]})
             # The bookkeeping columns date and version rows; they are data only when the spec says so.
@@ -139,12 +130,12 @@ class SqlSource:
             return None
         import sqlalchemy
 
-        engine = _engine(self.url())
-        table, column = self._table_sql(engine)
+        db = engine(self.url())
+        table, column = self._table_sql(db)
         # SQLite has no DATE type to cast to; its date() reads the ISO text it stores timestamps as.
-        as_day = f"date({column})" if engine.dialect.name == "sqlite" else f"CAST({column} AS DATE)"
+        as_day = f"date({column})" if db.dialect.name == "sqlite" else f"CAST({column} AS DATE)"
         changed = self.source.changed_column
-        newest = f"MAX({engine.dialect.identifier_preparer.quote(changed)})" if changed else "NULL"
+        newest = f"MAX({db.dialect.identifier_preparer.quote(changed)})" if changed else "NULL"
         statement = sqlalchemy.text(
             f"SELECT {as_day} AS day, COUNT(*) AS n, {newest} AS changed FROM {table} "
             f"WHERE {column} >= :start AND {column} < :end GROUP BY {as_day}"

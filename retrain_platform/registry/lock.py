@@ -19,14 +19,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 _POLL_SECONDS = 0.05
-_ENGINES: dict[str, object] = {}
-_ENGINES_LOCK = threading.Lock()
 
 
 class PromotionBusy(TimeoutError):
@@ -39,22 +36,15 @@ def _advisory_key(model: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _engine(url: str):
-    import sqlalchemy
-
-    with _ENGINES_LOCK:
-        if url not in _ENGINES:
-            _ENGINES[url] = sqlalchemy.create_engine(url, pool_pre_ping=True, poolclass=sqlalchemy.pool.NullPool)
-        return _ENGINES[url]
-
-
 @contextlib.contextmanager
 def _postgres_lock(url: str, model: str, timeout: float) -> Iterator[None]:
     import sqlalchemy
 
+    from retrain_platform.storage.sql import engine  # not at import: the storage package loads pandas
+
     key = _advisory_key(model)
     deadline = time.monotonic() + timeout
-    with _engine(url).connect() as connection:
+    with engine(url).connect() as connection:
         while not connection.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             connection.rollback()
             if time.monotonic() >= deadline:

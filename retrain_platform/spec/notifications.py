@@ -6,12 +6,13 @@ login are named by the environment variables that hold them, read when a message
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from retrain_platform.spec.secret_names import env_var_name
 
 EventKind = Literal[
     "quarantine",
@@ -26,16 +27,6 @@ EventKind = Literal[
     "sensor_error",
 ]
 EVENT_KINDS: tuple[str, ...] = EventKind.__args__
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _env_name(value: str | None) -> str | None:
-    if value is not None and not _ENV_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not an environment variable name; put the secret in a variable (e.g. "
-            "RETRAIN_SLACK_WEBHOOK) and name the variable here, never the secret itself"
-        )
-    return value
 
 
 class _Strict(BaseModel):
@@ -49,7 +40,7 @@ class WebhookSpec(_Strict):
     format: Literal["slack", "json"] = "slack"
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
-    _url_env = field_validator("url_env")(classmethod(lambda cls, v: _env_name(v)))
+    _url_env = field_validator("url_env")(classmethod(lambda cls, v: env_var_name(v)))
 
 
 class EmailSpec(_Strict):
@@ -64,7 +55,7 @@ class EmailSpec(_Strict):
     password_env: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
 
-    _names = field_validator("username_env", "password_env")(classmethod(lambda cls, v: _env_name(v)))
+    _names = field_validator("username_env", "password_env")(classmethod(lambda cls, v: env_var_name(v)))
 
     @field_validator("to")
     @classmethod

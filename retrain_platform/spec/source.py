@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from retrain_platform.spec.secret_names import env_var_name
+
 # A (schema-qualified) table or column name as written unquoted in SQL; quoting is left to the dialect.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 _PARAMETER = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
@@ -48,12 +49,7 @@ class SqlSourceSpec(BaseModel):
     @field_validator("url_env")
     @classmethod
     def _env(cls, value: str) -> str:
-        if not _ENV_NAME.match(value):
-            raise ValueError(
-                f"{value!r} is not an environment variable name; put the URL (it holds the password) in a "
-                "variable such as RETRAIN_SALES_DB_URL and name the variable here"
-            )
-        return value
+        return env_var_name(value, "the URL (it holds the password)", "RETRAIN_SALES_DB_URL")
 
     @field_validator("table")
     @classmethod
