@@ -2,7 +2,8 @@
 
 Locally (the default) everything is embedded under ``RETRAIN_HOME``: the lake on disk and MLflow in SQLite.
 In a deployment the same resources read ``MLFLOW_TRACKING_URI`` (a Postgres-backed MLflow, for instance) and
-``RETRAIN_MLFLOW_ARTIFACTS`` (an object-store URI); ``RETRAIN_HOME`` is then a shared volume.
+``RETRAIN_MLFLOW_ARTIFACTS`` (an object-store URI), and ``RETRAIN_LAKE`` puts the lake on an object store
+(``s3://bucket/prefix``); without it ``RETRAIN_HOME`` must be a volume every pod shares.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dagster import EnvVar, in_process_executor, multiprocess_executor
 from retrain_platform.registry import ModelRegistry
 from retrain_platform.settings import (
     ARTIFACT_ROOT_ENV,
+    LAKE_ENV,
     TRACKING_URI_ENV,
+    lake_root,
     mlflow_artifact_root,
     mlflow_tracking_uri,
     retrain_home,
@@ -36,7 +39,8 @@ def build_resources(home: Path | None = None, *, resolve_env: bool = False) -> d
         return EnvVar(env) if os.environ.get(env) and not resolve_env else default
 
     return {
-        "lake": Lake(root=str(home)),
+        # The scratch folder holds what the lake can rebuild (reference sketches) when the lake is remote.
+        "lake": Lake(root=setting(LAKE_ENV, lake_root(home)), scratch=str(home / "cache")),
         "registry": ModelRegistry(
             tracking_uri=setting(TRACKING_URI_ENV, mlflow_tracking_uri(home)),
             artifact_root=setting(ARTIFACT_ROOT_ENV, mlflow_artifact_root(home)),

@@ -34,11 +34,19 @@ STEP_RETRY_DELAY_ENV = "RETRAIN_STEP_RETRY_DELAY_SECONDS"
 SERVE_URL_ENV = "RETRAIN_SERVE_URL"
 UI_URL_ENV = "RETRAIN_UI_URL"
 NOTIFICATIONS_ENV = "RETRAIN_NOTIFICATIONS"
+LAKE_ENV = "RETRAIN_LAKE"
+"""Where the lake (landing, raw, features, reports) lives when not below the home: a folder or an fsspec URL such
+as ``s3://bucket/prefix``, so pods share it without a shared volume."""
 
 
 def retrain_home() -> Path:
     """The absolute home folder (``RETRAIN_HOME`` or ``./.retrain``)."""
     return Path(os.environ.get("RETRAIN_HOME", DEFAULT_HOME)).expanduser().resolve()
+
+
+def lake_root(home: Path | None = None) -> str:
+    """``RETRAIN_LAKE`` if set, else the home folder (the lake's folders sit beside ``dagster/`` and ``mlflow/``)."""
+    return os.environ.get(LAKE_ENV, "").strip() or str(home or retrain_home())
 
 
 def mlflow_tracking_uri(home: Path | None = None) -> str:

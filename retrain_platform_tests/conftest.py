@@ -124,9 +124,11 @@ class Platform:
     sensor_cursor: str | None = None
     automation_cursor: object = None
     runs: list = field(default_factory=list)
+    lake_root: str | None = None
+    """The lake's root when not the home folder (an ``s3://`` URL, say)."""
 
     def __post_init__(self):
-        self.lake = Lake(root=str(self.home))
+        self.lake = Lake(root=self.lake_root or str(self.home), scratch=str(self.home / "cache"))
         self.keys = ModelKeys(self.spec.name)
         self.defs = build_definitions([self.spec], resources={"lake": self.lake, "registry": self.registry})
 
@@ -135,12 +137,9 @@ class Platform:
         folder = self.lake.landing_dir(self.spec)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{day.isoformat()}{self.spec.landing.suffix}"
-        if raw is not None:
-            path.write_bytes(raw)
-        elif self.spec.landing.format == "csv":
-            frame.to_csv(path, index=False)
-        else:
-            frame.to_parquet(path, index=False)
+        if raw is None:
+            raw = frame.to_csv(index=False).encode() if self.spec.landing.format == "csv" else frame.to_parquet()
+        path.write_bytes(raw)
         return path
 
     def tick(self):
@@ -199,9 +198,9 @@ def instance(tmp_path):
 def platform_factory(tmp_path, instance, mlflow_uri):
     """Build a :class:`Platform` for a spec (default: a fresh test spec)."""
 
-    def build(spec: ModelSpec | None = None) -> Platform:
+    def build(spec: ModelSpec | None = None, *, lake_root: str | None = None) -> Platform:
         registry = ModelRegistry(tracking_uri=mlflow_uri, artifact_root=(tmp_path / "artifacts").as_uri())
-        return Platform(spec or make_spec(), tmp_path / "home", instance, registry)
+        return Platform(spec or make_spec(), tmp_path / "home", instance, registry, lake_root=lake_root)
 
     return build
 

@@ -8,7 +8,6 @@ downstream runs on it (in the run, and in automation). Re-landing a corrected fi
 import datetime as dt
 import hashlib
 import json
-import os
 from importlib.metadata import version as package_version
 
 import pandas as pd
@@ -31,7 +30,7 @@ from retrain_platform.ingest.sensor import FINGERPRINT_METADATA, fingerprint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import ModelSpec
 from retrain_platform.spec.schema import ValidationResult, validate_partition
-from retrain_platform.storage.lake import Lake, UnsafeLanding, file_sha256
+from retrain_platform.storage.lake import Lake, UnsafeLanding, file_sha256, lexists
 from retrain_platform.training.window import window_partitions
 
 GUIDANCE = (
@@ -148,10 +147,10 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
         """Copy the landed file into the lake; its content hash is the data version, so re-landings propagate."""
         partition = context.partition_key
         source = lake.landing_dir(spec) / f"{partition}{spec.landing.suffix}"
-        if not os.path.lexists(source):
+        if not lexists(source):
             raise Failure(
                 description=f"no file landed for partition {partition}: expected {source}",
-                metadata={"expected": MetadataValue.path(str(source))},
+                metadata={"expected": MetadataValue.path(lake.relative(source))},
             )
         # Fingerprinted before the copy: if the file changes meanwhile, the recorded fingerprint is the older one,
         # so the sensor sees the change and requests it (after the copy, the change could go unnoticed).
@@ -159,13 +158,15 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
         try:
             path, digest = lake.copy_raw(spec, source, partition)
         except UnsafeLanding as err:
-            raise Failure(description=str(err), metadata={"landed_file": MetadataValue.path(str(source))}) from err
+            raise Failure(
+                description=str(err), metadata={"landed_file": MetadataValue.path(lake.relative(source))}
+            ) from err
         return MaterializeResult(
             data_version=DataVersion(digest),
             metadata={
                 FINGERPRINT_METADATA: landed,
-                "path": MetadataValue.path(str(path)),
-                "landed_file": MetadataValue.path(str(source)),
+                "path": MetadataValue.path(lake.relative(path)),
+                "landed_file": MetadataValue.path(lake.relative(source)),
                 "sha256": digest,
                 "bytes": path.stat().st_size,
             },
@@ -212,7 +213,7 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
             frame: pd.DataFrame = result.frame
             path = lake.write_features(spec.name, partition, frame, raw_sha256=raw_sha256)
             metadata = {
-                "path": MetadataValue.path(str(path)),
+                "path": MetadataValue.path(lake.relative(path)),
                 "raw_sha256": raw_sha256,
                 "dagster/row_count": len(frame),
                 "null_counts": {c: int(n) for c, n in frame.isna().sum().items() if n},
@@ -233,7 +234,7 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
             record = {
                 "model": spec.name,
                 "partition": partition,
-                "raw_file": str(raw_path),
+                "raw_file": lake.relative(raw_path),
                 "raw_sha256": raw_sha256,
                 "problems": result.problems,
                 "what_to_do": GUIDANCE,
@@ -241,7 +242,7 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
             }
             path = lake.quarantine(spec.name, partition, record)
             context.log.error(f"{raw_path}: partition {partition} quarantined\n{result.describe()}\n{GUIDANCE}")
-            metadata = {"quarantined": True, "quarantine_record": MetadataValue.path(str(path))}
+            metadata = {"quarantined": True, "quarantine_record": MetadataValue.path(lake.relative(path))}
             # Nothing was kept, so nothing was tolerated: the schema check tells what went wrong.
             quality = AssetCheckResult(
                 check_name=keys.data_quality_check.name,
@@ -257,7 +258,7 @@ def build_ingest_assets(spec: ModelSpec, partitions_def: PartitionsDefinition) -
                 + "; ".join(f"{p['column']}: {p['check']} ({p['rows']} rows)" for p in result.problems),
                 metadata={
                     "failure_cases": _problems_table(result),
-                    "raw_file": MetadataValue.path(str(raw_path)),
+                    "raw_file": MetadataValue.path(lake.relative(raw_path)),
                     "what_to_do": GUIDANCE,
                 },
             )

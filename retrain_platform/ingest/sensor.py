@@ -48,10 +48,11 @@ from dagster import (
 )
 from dagster._core.storage.tags import WILL_RETRY_TAG
 from dagster._utils.error import SerializableErrorInfo
+from upath import UPath
 
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import LandingSpec, ModelSpec
-from retrain_platform.storage.lake import Lake
+from retrain_platform.storage.lake import Lake, is_remote, list_folder
 
 DEFAULT_INTERVAL_SECONDS = 30
 FINGERPRINT_METADATA = "landed_fingerprint"
@@ -89,11 +90,16 @@ def retry_delay(attempt: int, interval: float) -> float:
     return min(interval * RETRY_BACKOFF_FACTOR**attempt, RETRY_BACKOFF_CAP_SECONDS)
 
 
-def fingerprint(path: Path) -> str:
+def fingerprint(path: Path | UPath) -> str:
     """What identifies one landing of a file: modification time and size (cheap; no content is read).
 
-    Taken with ``lstat``: a symbolic link is fingerprinted as the link, never through it.
+    Taken with ``lstat``: a symbolic link is fingerprinted as the link, never through it. An object is identified
+    by its ETag (a new PUT of the same name gets a new one, even within the same second) and size.
     """
+    if is_remote(path):
+        info = path.fs.info(path.path)
+        tag = info.get("ETag") or info.get("etag") or info.get("LastModified") or info.get("mtime") or ""
+        return f"{str(tag).strip(chr(34))}-{info.get('size')}"
     info = path.lstat()
     return f"{info.st_mtime_ns}-{info.st_size}"
 
@@ -116,15 +122,14 @@ def already_ingested(instance: DagsterInstance, key: AssetKey, partition: str, l
     return recorded is not None and recorded.value == landed
 
 
-def landing_entries(folder: Path) -> list[Path]:
+def landing_entries(folder: Path | UPath) -> list[Path | UPath]:
     """What may be meant as a landing: visible entries whose suffix, in any case, is a landing format.
 
     Links, directories and wrong suffixes among them are reported by :func:`rejection`, not skipped; other names
     (a README, a tool's ``.tmp`` file) and dot-files (writes in progress) are left alone.
     """
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix.lower() in _LANDING_SUFFIXES)
+    found = list_folder(folder)
+    return sorted(p for p in found if not p.name.startswith(".") and p.suffix.lower() in _LANDING_SUFFIXES)
 
 
 def rejection(path: Path, spec: ModelSpec, partitions_def: PartitionsDefinition) -> str | None:
@@ -146,7 +151,9 @@ _KINDS = {
 }
 
 
-def _entry_problem(path: Path, spec: ModelSpec) -> str | None:
+def _entry_problem(path: Path | UPath, spec: ModelSpec) -> str | None:
+    if is_remote(path):  # an object store has no links or special files; a prefix is its only non-object
+        return _not_a_file(path, spec, "directory") if path.is_dir() else None
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
         return (
@@ -154,12 +161,15 @@ def _entry_problem(path: Path, spec: ModelSpec) -> str | None:
             f"Land the file itself: copy it into {path.parent} under a dot-name, then rename it to {path.name}."
         )
     if not stat.S_ISREG(mode):
-        kind = _KINDS.get(stat.S_IFMT(mode), "special file")
-        return (
-            f"{path}: is a {kind}, not a regular file; land each day as one file named "
-            f"YYYY-MM-DD{spec.landing.suffix}. Move the {kind} out of {path.parent}."
-        )
+        return _not_a_file(path, spec, _KINDS.get(stat.S_IFMT(mode), "special file"))
     return None
+
+
+def _not_a_file(path: Path | UPath, spec: ModelSpec, kind: str) -> str:
+    return (
+        f"{path}: is a {kind}, not a regular file; land each day as one file named "
+        f"YYYY-MM-DD{spec.landing.suffix}. Move the {kind} out of {path.parent}."
+    )
 
 
 def _suffix_problem(path: Path, spec: ModelSpec) -> str | None:
@@ -274,6 +284,7 @@ class _Tick:
     context: SensorEvaluationContext
     spec: ModelSpec
     keys: ModelKeys
+    lake: Lake
     now: float
     interval: float
     requests: list[RunRequest]
@@ -320,7 +331,7 @@ class _Tick:
     def request(self, path: Path, entry: Landing, attempt: int, previous_run: str | None = None) -> Landing:
         """Request attempt ``attempt`` of the landing's ingest run."""
         landing = landing_id(self.spec.name, path.stem, entry.fingerprint)
-        tags = {LANDED_FILE_TAG: str(path), LANDING_TAG: landing, ATTEMPT_TAG: str(attempt)}
+        tags = {LANDED_FILE_TAG: self.lake.relative(path), LANDING_TAG: landing, ATTEMPT_TAG: str(attempt)}
         if previous_run:
             tags[PREVIOUS_RUN_TAG] = previous_run
         # The first attempt's run key is the landing itself (as before retries existed), so a run an earlier
@@ -366,7 +377,7 @@ def build_landing_sensor(
     def landing_sensor(context: SensorEvaluationContext, lake: Lake) -> SensorResult | SkipReason:
         """Request a run per new or changed landing, retry failed ones, report files that cannot be partitions."""
         entries = load_cursor(context.cursor)
-        tick = _Tick(context, spec, keys, clock(), interval, requests=[], reports=[], waiting=[])
+        tick = _Tick(context, spec, keys, lake, clock(), interval, requests=[], reports=[], waiting=[])
         for path in landing_entries(lake.landing_dir(spec)):
             landed = fingerprint(path)
             entry = entries.get(path.name)

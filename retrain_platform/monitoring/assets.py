@@ -140,19 +140,18 @@ def build_monitoring_assets(
             # CLI would otherwise pay at start-up whether or not a report is written.
             from retrain_platform.drift import write_drift_report
 
-            path = lake.report_path(spec.name, partition)
-            path.parent.mkdir(parents=True, exist_ok=True)
             # The check's share and the very methods and thresholds it applied (calibrated ones included), so the
             # page's verdicts differ from the recorded ones only by its sampling, which the page states.
-            sampling = write_drift_report(
-                current,
-                sketch,
-                path,
-                sample_rows=report.sample_rows,
-                seed=report.seed,
-                drift_share=spec.drift.share_threshold,
-                overrides=result.as_overrides(overrides),
-            )
+            with lake.writing_report(spec.name, partition) as path:
+                sampling = write_drift_report(
+                    current,
+                    sketch,
+                    path,
+                    sample_rows=report.sample_rows,
+                    seed=report.seed,
+                    drift_share=spec.drift.share_threshold,
+                    overrides=result.as_overrides(overrides),
+                )
             # Browsers refuse file:// links from an http page: the link is retrain serve's, the file stays findable.
             metadata["report"] = MetadataValue.url(drift_report_url(spec.name, partition, reports_url))
             metadata["report_file"] = MetadataValue.path(lake.report_file(spec.name, partition))

@@ -3,7 +3,6 @@ the commands, flags, routes, ports and environment variables they name must be o
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import re
@@ -22,6 +21,7 @@ from retrain_platform.cli import build_parser
 from retrain_platform.serving.app import create_app
 from retrain_platform.serving.config import ServeConfig
 from retrain_platform.spec import load_specs
+from retrain_platform.storage.lake import lake_path
 from retrain_platform_tests.deploy.manifests import (
     DEPLOY,
     REPO,
@@ -36,8 +36,7 @@ from retrain_platform_tests.deploy.manifests import (
     values,
 )
 
-PENDING_COMMANDS = {"pools": "`retrain pools --apply` is being added on the wip-compute branch"}
-"""``retrain`` subcommands the manifests use before they land here; each is checked as soon as it exists."""
+LAKE_SECRET = "retrain-lake-s3"
 
 
 @pytest.mark.parametrize("path", manifest_files(), ids=lambda p: p.name)
@@ -96,9 +95,6 @@ def _retrain_command_lines() -> list[tuple[str, list[str]]]:
 @pytest.mark.parametrize("name,argv", _retrain_command_lines(), ids=lambda v: v if isinstance(v, str) else None)
 def test_retrain_command_lines_parse_with_the_real_cli(name, argv):
     parser = build_parser()
-    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if argv[0] not in commands.choices and argv[0] in PENDING_COMMANDS:
-        pytest.skip(f"{name}: {PENDING_COMMANDS[argv[0]]}")
     try:
         parser.parse_args(argv)  # argparse exits on an unknown subcommand or flag
     except SystemExit as exit_:
@@ -250,8 +246,22 @@ def test_platform_settings_agree_with_the_volumes_and_the_executor():
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         assert env["RETRAIN_SPECS"] in mounts, doc["metadata"]["name"]
         assert volumes[mounts[env["RETRAIN_SPECS"]]]["configMap"]["name"] == "retrain-specs"
-        if doc["kind"] == "Deployment":  # serving writes the prediction log to the lake
-            assert volumes[mounts[env["RETRAIN_HOME"]]]["persistentVolumeClaim"]["claimName"] == "retrain-lake"
+        if doc["kind"] == "Deployment":  # serving writes the prediction log to the lake, and caches in its home
+            assert "emptyDir" in volumes[mounts[env["RETRAIN_HOME"]]], "the home is scratch: the lake is the bucket"
+            assert {"secretRef": {"name": LAKE_SECRET}} in container["envFrom"], "serving reaches the lake's bucket"
+
+
+def test_the_lake_is_a_bucket_every_pod_running_platform_code_can_reach():
+    env = resource("ConfigMap", "retrain-platform-env")["data"]
+    assert lake_path(env["RETRAIN_LAKE"]).protocol == "s3", "no volume has to be shared between nodes"
+    [deployment] = values()["dagster-user-deployments"]["deployments"]
+    # the code location's env and volumes are those of every run and step pod (includeConfigInLaunchedRuns)
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"]
+    assert {"name": LAKE_SECRET} in deployment["envSecrets"]
+    volumes = {v["name"]: v for v in deployment["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in deployment["volumeMounts"]}
+    assert "emptyDir" in volumes[mounts[env["RETRAIN_HOME"]]]
+    assert not any("persistentVolumeClaim" in v for v in volumes.values())
 
 
 def test_the_specs_configmap_kubectl_makes_from_the_examples_is_valid_and_loads(tmp_path):

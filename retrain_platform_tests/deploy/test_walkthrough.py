@@ -76,6 +76,9 @@ def test_every_secret_the_deployment_reads_is_created_in_the_walkthrough():
         for source in container.get("envFrom", []):
             if "secretRef" in source:
                 needed.setdefault(source["secretRef"]["name"], set())
+    [deployment] = values()["dagster-user-deployments"]["deployments"]
+    for secret in deployment.get("envSecrets", []):
+        needed.setdefault(secret["name"], set())
     for name, keys in needed.items():
         assert name in created, f"Secret {name} is read but the walk-through never creates it"
         assert keys <= created[name], (name, keys - created[name])

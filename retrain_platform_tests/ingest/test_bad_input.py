@@ -76,7 +76,10 @@ def assert_refused(platform: Platform, day: dt.date, landed, run, column: str, c
     assert landed.name in evaluation.description
     table = evaluation.metadata["failure_cases"].value
     assert f"| {column} | {check}" in table, table
-    assert evaluation.metadata["raw_file"].value == str(lake.raw_path(spec, day.isoformat()))
+    # relative to the lake root, so the record stays true when the lake is moved or restored elsewhere
+    relative = f"lake/{spec.name}/raw/{day.isoformat()}{spec.landing.suffix}"
+    assert evaluation.metadata["raw_file"].value == relative
+    assert lake.root_path / relative == lake.raw_path(spec, day.isoformat())
     assert "land it again" in evaluation.metadata["what_to_do"].value
 
     # nothing is lost: the lake copy is byte-identical and the landed file is still there, unchanged
@@ -87,7 +90,7 @@ def assert_refused(platform: Platform, day: dt.date, landed, run, column: str, c
     assert lake.is_quarantined(spec.name, day.isoformat())
     record = json.loads(lake.quarantine_path(spec.name, day.isoformat()).read_text())
     assert record["partition"] == day.isoformat()
-    assert record["raw_file"] == str(lake.raw_path(spec, day.isoformat()))
+    assert record["raw_file"] == relative
     assert any(p["column"] == column and check in p["check"] for p in record["problems"]), record["problems"]
     assert "Fix the file and land it again" in record["what_to_do"]
     assert not lake.features_path(spec.name, day.isoformat()).exists()

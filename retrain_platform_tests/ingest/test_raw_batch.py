@@ -84,7 +84,9 @@ def test_missing_landing_fails_and_names_the_expected_path(platform):
     assert failure.step_key == f"{platform.spec.name}__raw_batch"
     description = failure.step_failure_data.user_failure_data.description
     assert str(expected) in description and missing.isoformat() in description
-    assert failure.step_failure_data.user_failure_data.metadata["expected"].value == str(expected)
+    # recorded relative to the lake root (a landing below it), so the record survives a move of the lake
+    recorded = failure.step_failure_data.user_failure_data.metadata["expected"].value
+    assert recorded == f"landing/{platform.spec.name}/{expected.name}"
     assert latest(platform, platform.keys.raw_batch, missing) is None
     assert latest(platform, platform.keys.features, missing) is None
     assert not platform.lake.raw_path(platform.spec, missing.isoformat()).exists()
