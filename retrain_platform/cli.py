@@ -71,24 +71,42 @@ DEMO_MARKER = ".retrain-demo"
 
 
 def _prepare_demo_home(home: Path, reset: bool) -> str | None:
-    """Make ``home`` ready for a replay; returns why it cannot be used, or None.
+    """Make ``home`` (and the lake, when ``RETRAIN_LAKE`` puts it elsewhere) ready for a replay; returns why it
+    cannot be used, or None.
 
     A replay must start without platform data (it lands its own history). A home holding only a Dagster
-    instance (``make ui`` run first, say) is fine. ``--reset`` only ever deletes a home that a previous demo
-    created (it carries a marker file), never one holding real models.
+    instance (``make ui`` run first, say) is fine. ``--reset`` only ever deletes a home, or a remote lake prefix,
+    that a previous demo created (it carries a marker file), never one holding real models.
     """
-    data = [d for d in ("landing", "lake", "mlflow", "reports") if (home / d).is_dir() and any((home / d).iterdir())]
-    if data:
-        if not (home / DEMO_MARKER).exists():
+    from retrain_platform.settings import lake_root
+    from retrain_platform.storage.lake import atomic_write, is_remote, lake_path, list_folder
+
+    lake = lake_path(lake_root(home))
+    places = [(home, ("landing", "lake", "mlflow", "reports"))]
+    if lake != home:
+        places = [(home, ("mlflow",)), (lake, ("landing", "lake", "reports"))]
+    held = [(root, [d for d in folders if list_folder(root / d)]) for root, folders in places]
+    for root, data in held:
+        if not data:
+            continue
+        if not (root / DEMO_MARKER).exists():
             return (
-                f"{home} already holds platform data the demo did not create ({', '.join(data)}); "
-                "set RETRAIN_HOME to another folder for the demo"
+                f"{root} already holds platform data the demo did not create ({', '.join(data)}); "
+                "set RETRAIN_HOME (and RETRAIN_LAKE, if set) to another place for the demo"
             )
         if not reset:
-            return f"{home} holds a previous demo; pass --reset to replay from scratch (make demo does)"
-        shutil.rmtree(home)
-    home.mkdir(parents=True, exist_ok=True)
-    (home / DEMO_MARKER).write_text("created by `retrain demo`; `retrain demo --reset` may delete this folder\n")
+            return f"{root} holds a previous demo; pass --reset to replay from scratch (make demo does)"
+    if reset:
+        for root, data in held:
+            if data and is_remote(root):
+                root.fs.rm(root.path, recursive=True)
+            elif data:
+                shutil.rmtree(root)
+    note = b"created by `retrain demo`; `retrain demo --reset` may delete this folder\n"
+    for root, _ in places:
+        if not is_remote(root):
+            root.mkdir(parents=True, exist_ok=True)
+        atomic_write(root / DEMO_MARKER, lambda handle: handle.write(note))
     return None
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from upath import UPath
+
+from retrain_platform.storage.lake import write_frame
 
 
 def _rng(model: str, day: dt.date, seed: int) -> np.random.Generator:
@@ -101,14 +104,9 @@ def corrupt(frame: pd.DataFrame, rng_seed: int = 0) -> pd.DataFrame:
     return bad
 
 
-def land(frame: pd.DataFrame, folder: Path, day: dt.date, fmt: str) -> Path:
-    """Write a day's file into a landing folder atomically (a dot-file first, then a rename)."""
-    folder.mkdir(parents=True, exist_ok=True)
+def land(frame: pd.DataFrame, folder: Path | UPath, day: dt.date, fmt: str) -> Path | UPath:
+    """Write a day's file into a landing folder atomically, as the lake writes (a landing sensor never sees half
+    a file), on disk or on an object store."""
     path = folder / f"{day.isoformat()}.{fmt}"
-    tmp = folder / f".{path.name}.partial"
-    if fmt == "csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    write_frame(path, frame, fmt)
     return path

@@ -31,6 +31,7 @@ from dagster._core.storage.tags import AUTOMATION_CONDITION_TAG
 from retrain_platform.definitions import build_definitions
 from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import ingest_job_name, retrain_job_name
+from retrain_platform.resources import build_resources
 from retrain_platform.spec import ModelSpec
 from retrain_platform.storage.lake import Lake
 
@@ -117,8 +118,11 @@ class Replay:
         self.home = home
         self.instance = instance
         self.specs = {s.name: s for s in specs}
+        # Resolved here (in-process, nothing reaches a UI): the replay writes landings into the very lake the
+        # definitions' sensors read, RETRAIN_LAKE's when it is set.
+        resources = resources or build_resources(home, resolve_env=True)
         self.defs: Definitions = build_definitions(specs, home, resources)
-        self.lake = Lake(root=str(home))
+        self.lake: Lake = resources["lake"]
         self.sensor_cursors: dict[str, str | None] = defaultdict(lambda: None)
         self.automation_cursor = None
         self.timeline: dict[str, list[DayRow]] = {name: [] for name in self.specs}

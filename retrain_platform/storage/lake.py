@@ -129,7 +129,7 @@ def _staged(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _atomic_write(path: Path | UPath, write: Callable[[BinaryIO], object]) -> None:
+def atomic_write(path: Path | UPath, write: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` through ``write(handle)`` so that no reader ever sees part of it, nor a failed write."""
     if is_remote(path):
         # Buffered, then one PUT: fsspec's writable files upload what they hold when closed, even when the
@@ -144,6 +144,14 @@ def _atomic_write(path: Path | UPath, write: Callable[[BinaryIO], object]) -> No
         with tmp.open("wb") as handle:
             write(handle)
         os.replace(tmp, path)
+
+
+def write_frame(path: Path | UPath, frame: pd.DataFrame, fmt: str) -> None:
+    """Write ``frame`` as a ``csv`` or ``parquet`` file at ``path``, atomically (see :func:`atomic_write`)."""
+    if fmt == "csv":
+        atomic_write(path, lambda handle: frame.to_csv(handle, index=False))
+    else:
+        atomic_write(path, lambda handle: frame.to_parquet(handle, index=False))
 
 
 def _read_parquet(path: Path | UPath, columns: list[str] | None = None) -> pd.DataFrame:
@@ -299,10 +307,7 @@ class Lake(ConfigurableResource):
         """Write a day extracted from a source into the landing folder, atomically, in the landing's format (the
         landing sensor never sees a half-written file: it ignores the dot-named temporary)."""
         path = self.landing_dir(spec) / f"{partition}{spec.landing.suffix}"
-        if spec.landing.format == "csv":
-            _atomic_write(path, lambda handle: frame.to_csv(handle, index=False))
-        else:
-            _atomic_write(path, lambda handle: frame.to_parquet(handle, index=False))
+        write_frame(path, frame, spec.landing.format)
         return path
 
     def landed_digest(self, spec: ModelSpec, partition: str, digest) -> str | None:
@@ -361,7 +366,7 @@ class Lake(ConfigurableResource):
         )
         table = pa.Table.from_pandas(frame.assign(**columns), preserve_index=False)
         path = self.holdout_path(model, version)
-        _atomic_write(path, lambda handle: pq.write_table(table, handle))
+        atomic_write(path, lambda handle: pq.write_table(table, handle))
         return path
 
     def read_holdout(self, model: str, version: str) -> tuple[pd.DataFrame, np.ndarray | None]:
@@ -383,7 +388,7 @@ class Lake(ConfigurableResource):
         Parts are never rewritten: a flush adds a file, so a reader sees every flushed record exactly once.
         """
         path = self.predictions_dir(model, day) / f"part-{part}.parquet"
-        _atomic_write(path, lambda handle: pq.write_table(table, handle))
+        atomic_write(path, lambda handle: pq.write_table(table, handle))
         return path
 
     def read_predictions(self, model: str, day: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -448,7 +453,7 @@ class Lake(ConfigurableResource):
         with tempfile.TemporaryDirectory(prefix="retrain-report-") as folder:
             local = Path(folder) / target.name
             yield local
-            _atomic_write(target, lambda handle: handle.write(local.read_bytes()))
+            atomic_write(target, lambda handle: handle.write(local.read_bytes()))
 
     def open_report(self, model: str, partition: str) -> BinaryIO:
         """Open a partition's drift report for reading, never through a symbolic link below the root.
@@ -502,7 +507,7 @@ class Lake(ConfigurableResource):
         return target, digest
 
     def _copy_raw_remote(self, spec: ModelSpec, source: Path | UPath, target: Path | UPath, partition: str) -> str:
-        # In memory: a day's landing is one object PUT whole (see _atomic_write), and hashing the very bytes
+        # In memory: a day's landing is one object PUT whole (see atomic_write), and hashing the very bytes
         # uploaded keeps the recorded hash true even if the landing is replaced meanwhile.
         with _open_landing(source) as handle:
             data = handle.read()
@@ -511,7 +516,7 @@ class Lake(ConfigurableResource):
         if previous != digest:
             if previous is not None:
                 self._supersede(spec, partition, previous)
-            _atomic_write(target, lambda out: out.write(data))
+            atomic_write(target, lambda out: out.write(data))
         return digest
 
     def _supersede(self, spec: ModelSpec, partition: str, previous: str) -> None:
@@ -520,7 +525,7 @@ class Lake(ConfigurableResource):
         current = self.raw_path(spec, partition)
         kept = current.parent / "superseded" / f"{partition}.{previous[:12]}{spec.landing.suffix}"
         if is_remote(kept):
-            _atomic_write(kept, lambda out: out.write(current.read_bytes()))
+            atomic_write(kept, lambda out: out.write(current.read_bytes()))
         else:
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(current, kept)
@@ -543,7 +548,7 @@ class Lake(ConfigurableResource):
         """Store a validated partition, recording the SHA-256 of the raw copy it came from; lift any quarantine."""
         failpoint("lake.write_features")
         path = self.features_path(model, partition)
-        _atomic_write(path, lambda handle: pq.write_table(_features_table(frame, raw_sha256), handle))
+        atomic_write(path, lambda handle: pq.write_table(_features_table(frame, raw_sha256), handle))
         self.quarantine_path(model, partition).unlink(missing_ok=True)
         return path
 
@@ -565,7 +570,7 @@ class Lake(ConfigurableResource):
         failpoint("lake.quarantine")
         self.features_path(model, partition).unlink(missing_ok=True)
         path = self.quarantine_path(model, partition)
-        _atomic_write(path, lambda handle: handle.write(json.dumps(record, indent=2, default=str).encode()))
+        atomic_write(path, lambda handle: handle.write(json.dumps(record, indent=2, default=str).encode()))
         return path
 
     def is_quarantined(self, model: str, partition: str) -> bool:

@@ -30,7 +30,7 @@ from retrain_platform.pipeline import ingest_job_name
 from retrain_platform.registry.reference import _CACHE as reference_cache
 from retrain_platform.resources import build_resources
 from retrain_platform.settings import LAKE_ENV
-from retrain_platform.storage.lake import RAW_SHA256_KEY, Lake, _atomic_write, file_sha256, lake_path
+from retrain_platform.storage.lake import RAW_SHA256_KEY, Lake, atomic_write, file_sha256, lake_path
 from retrain_platform_tests.conftest import START, credit_frame, make_spec, spec_dict
 from retrain_platform_tests.faults.lab import REPO_ROOT, WORKER_TIMEOUT_SECONDS
 
@@ -187,7 +187,7 @@ def test_a_relanded_day_is_ingested_again_and_the_old_copy_is_kept(platform_fact
 def test_a_failed_write_publishes_nothing(bucket):
     target = lake_path(f"s3://{bucket}/atomic/features.parquet")
     table = pd.DataFrame({"x": range(1000)})
-    _atomic_write(target, lambda handle: table.to_parquet(handle))
+    atomic_write(target, lambda handle: table.to_parquet(handle))
     before = target.read_bytes()
 
     def half_then_fail(handle):
@@ -195,10 +195,10 @@ def test_a_failed_write_publishes_nothing(bucket):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        _atomic_write(target, half_then_fail)
+        atomic_write(target, half_then_fail)
     assert target.read_bytes() == before, "readers still see the previous object whole"
     with pytest.raises(OSError):
-        _atomic_write(lake_path(f"s3://{bucket}/atomic/new.parquet"), half_then_fail)
+        atomic_write(lake_path(f"s3://{bucket}/atomic/new.parquet"), half_then_fail)
     assert objects(bucket) == {"atomic/features.parquet"}
 
 
@@ -288,3 +288,22 @@ def test_a_worker_killed_while_ingesting_a_relanding_leaves_no_stale_features(tm
     assert worker() == 0
     assert lake.features_raw_sha256(name, day) == file_sha256(landed)
     assert lake.feature_rows(name, [day]) == 130
+
+
+def test_the_demo_never_deletes_a_remote_lake_it_did_not_create(tmp_path, bucket, monkeypatch):
+    from retrain_platform.cli import DEMO_MARKER, _prepare_demo_home
+
+    monkeypatch.setenv(LAKE_ENV, f"s3://{bucket}/shared")
+    foreign = lake_path(f"s3://{bucket}/shared/lake/fraud/raw/2026-03-01.csv")
+    foreign.write_bytes(b"a,b\n1,2\n")
+    problem = _prepare_demo_home(tmp_path / "home", reset=True)
+    assert problem and "already holds platform data the demo did not create (lake)" in problem
+    assert "shared/lake/fraud/raw/2026-03-01.csv" in objects(bucket)
+
+    monkeypatch.setenv(LAKE_ENV, f"s3://{bucket}/demo")
+    assert _prepare_demo_home(tmp_path / "home", reset=False) is None
+    assert f"demo/{DEMO_MARKER}" in objects(bucket)
+    lake_path(f"s3://{bucket}/demo/landing/churn/2026-03-01.parquet").write_bytes(b"PAR1")
+    assert "--reset" in _prepare_demo_home(tmp_path / "home", reset=False)
+    assert _prepare_demo_home(tmp_path / "home", reset=True) is None
+    assert {k for k in objects(bucket) if k.startswith("demo/")} == {f"demo/{DEMO_MARKER}"}
