@@ -213,6 +213,8 @@ def _status(args) -> int:
         return 2
     chosen = [specs[name] for name in (args.models or sorted(specs))]
     registry = resolved_resources()["registry"]
+    if problem := registry.moved_home_problem():
+        print(f"warning: {problem}", file=sys.stderr)
     from sqlalchemy.exc import OperationalError  # already loaded by dagster's storage
 
     try:
@@ -252,6 +254,35 @@ def _pools(args) -> int:
             was = "the instance default" if before is None else before
             change = "unchanged" if before == limit.limit else f"set (was {was})"
             print(f"{limit.pool}: {limit.limit} {change} ({', '.join(limit.models)})")
+    return 0
+
+
+def _relocate_home(args) -> int:
+    from retrain_platform.registry.relocation import RelocationRefused, relocate_home, store_path
+    from retrain_platform.settings import TRACKING_URI_ENV
+
+    home, tracking_uri = retrain_home(), os.environ.get(TRACKING_URI_ENV)
+    try:
+        store = store_path(home, tracking_uri)
+        done = relocate_home(home, args.old, dry_run=args.dry_run, tracking_uri=tracking_uri)
+    except RelocationRefused as err:
+        print(f"relocate-home refused: {err}", file=sys.stderr)
+        return 1
+    if not done.total:
+        print(f"{store}: every artifact location is already under {done.new}; nothing to change")
+        return 0
+    verb = "would rewrite" if args.dry_run else "rewrote"
+    print(f"{store}: {verb} {done.total} artifact locations from {done.old} to {done.new}")
+    for column, count in done.changed.items():
+        print(f"  {column}: {count}")
+    if done.backup:
+        print(f"backup of the store before the change: {done.backup}")
+    if done.missing:
+        print(
+            f"warning: nothing at {len(done.missing)} of the new locations (e.g. {done.missing[0]}); copy the old "
+            "home's mlflow/artifacts folder here too",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -399,6 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--apply", action="store_true", help="set each pool's limit in the Dagster instance (DAGSTER_HOME)")
     p.set_defaults(func=_pools)
+
+    p = commands.add_parser(
+        "relocate-home",
+        help="after moving or restoring RETRAIN_HOME, point its MLflow store's artifact locations at the new place",
+    )
+    p.add_argument(
+        "--from",
+        dest="old",
+        metavar="OLD_HOME",
+        help="the home's old folder (or its artifact root URI); needed only when the store points at several",
+    )
+    p.add_argument("--dry-run", action="store_true", help="say what would change and change nothing")
+    p.set_defaults(func=_relocate_home)
 
     p = commands.add_parser(
         "serve", help="answer predictions over HTTP with each model's champion, following the alias as it moves"

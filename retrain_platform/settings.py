@@ -51,15 +51,21 @@ def lake_root(home: Path | None = None) -> str:
 
 def mlflow_tracking_uri(home: Path | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite store under the home folder (no server needed)."""
-    if uri := os.environ.get(TRACKING_URI_ENV):
-        return uri
+    return os.environ.get(TRACKING_URI_ENV) or embedded_tracking_uri(home)
+
+
+def embedded_tracking_uri(home: Path | None = None) -> str:
+    """The home's own SQLite tracking store, whatever the environment says."""
     return f"sqlite:///{(home or retrain_home()) / 'mlflow' / 'mlflow.db'}"
 
 
 def mlflow_artifact_root(home: Path | None = None) -> str:
     """Where new MLflow experiments keep artifacts (``RETRAIN_MLFLOW_ARTIFACTS`` or a folder under the home)."""
-    if root := os.environ.get(ARTIFACT_ROOT_ENV):
-        return root
+    return os.environ.get(ARTIFACT_ROOT_ENV) or embedded_artifact_root(home)
+
+
+def embedded_artifact_root(home: Path | None = None) -> str:
+    """The home's own artifact folder as a ``file:`` URI, whatever the environment says."""
     return ((home or retrain_home()) / "mlflow" / "artifacts").as_uri()
 
 

@@ -163,6 +163,7 @@ class ModelRegistry(ConfigurableResource):
     lock_timeout_seconds: float = 300.0
 
     _client: Any = PrivateAttr(default=None)
+    _home_checked: bool = PrivateAttr(default=False)
 
     @property
     def client(self):
@@ -465,11 +466,32 @@ class ModelRegistry(ConfigurableResource):
         """
         from dagster import Failure
 
+        if problem := self.moved_home_problem():
+            # Refused even while the old folder still exists: the model would be read from another home's files.
+            raise Failure(description=f"cannot load {info.model} v{info.version}: {problem}", allow_retries=False)
         try:
             with self._translate(f"load {info.model} v{info.version}"):
                 return _load_trusted(info.uri, self.tracking_uri)
         except UntrustedModelError as err:
             raise Failure(description=str(err), allow_retries=False) from err
+
+    def moved_home_problem(self) -> str | None:
+        """Why the embedded store cannot be trusted where it is (a moved home), or None; only for the embedded
+        defaults (the home's own SQLite store and artifact folder), where MLflow recorded absolute paths."""
+        from retrain_platform.registry.relocation import moved_home_problem
+        from retrain_platform.settings import embedded_artifact_root
+
+        if self._home_checked or not self.tracking_uri.startswith("sqlite:///"):
+            return None
+        store = Path(self.tracking_uri.removeprefix("sqlite:///"))
+        home = store.parent.parent
+        embedded = store.name == "mlflow.db" and store.parent.name == "mlflow"
+        problem = moved_home_problem(home, self.tracking_uri) if embedded else None
+        if self.artifact_root != embedded_artifact_root(home):
+            problem = None  # artifacts configured elsewhere: their locations are the user's, not the home's
+        # Asked once per registry: a home does not move under a running process, and loads are frequent.
+        self._home_checked = problem is None
+        return problem
 
     def download_artifacts(self, info: VersionInfo, name: str, target: Path) -> Path:
         """Copy a run artifact folder of a version to ``target`` (used when the lake lacks a reference sketch)."""
