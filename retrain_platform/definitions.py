@@ -23,11 +23,11 @@ from dagster import (
     Definitions,
 )
 
-from retrain_platform.ingest.sensor import sensor_interval
+from retrain_platform.ingest.sensor import build_landing_sensor, sensor_interval
 from retrain_platform.keys import ModelKeys
 from retrain_platform.notify.sensor import build_notifications_sensor
 from retrain_platform.orchestration.run_limits import run_tags
-from retrain_platform.pipeline import build_model_definitions
+from retrain_platform.pipeline import build_model_pipeline
 from retrain_platform.resources import build_executor, build_resources
 from retrain_platform.settings import default_notifications, spec_paths
 from retrain_platform.spec import ModelSpec, load_specs
@@ -93,12 +93,15 @@ def build_definitions(
 
     ``resources`` defaults to the environment's (:func:`build_resources`); tests pass their own.
     """
+    pipelines = [build_model_pipeline(spec) for spec in specs]
     sensors = automation_sensors(specs)
+    if pipelines:
+        sensors.append(build_landing_sensor([p.landing for p in pipelines]))
     notifications = build_notifications_sensor(specs, default_notifications())
     if notifications is not None:
         sensors.append(notifications)
     platform = Definitions(sensors=sensors, resources=resources or build_resources(home), executor=build_executor())
-    return Definitions.merge(*(build_model_definitions(spec) for spec in specs), platform)
+    return Definitions.merge(*(p.definitions for p in pipelines), platform)
 
 
 defs = build_definitions(load_specs(spec_paths()))

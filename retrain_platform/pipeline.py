@@ -7,6 +7,8 @@ with a ``feedback`` section, ``live_performance`` scores the served champion on 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dagster import DailyPartitionsDefinition, Definitions, define_asset_job
 
 from retrain_platform.automation.conditions import (
@@ -17,7 +19,7 @@ from retrain_platform.automation.conditions import (
 from retrain_platform.feedback.assets import build_live_performance_asset
 from retrain_platform.feedback.sensor import build_feedback_sensor
 from retrain_platform.ingest.assets import build_ingest_assets
-from retrain_platform.ingest.sensor import build_landing_sensor
+from retrain_platform.ingest.sensor import LandingTarget
 from retrain_platform.ingest.sql_source import build_source_sensor
 from retrain_platform.keys import ModelKeys
 from retrain_platform.monitoring.assets import build_monitoring_assets
@@ -41,8 +43,17 @@ def live_job_name(model: str) -> str:
     return ModelKeys(model).live_job
 
 
-def build_model_definitions(spec: ModelSpec) -> Definitions:
-    """Assets, checks, jobs and sensors of one model, all in the asset group named after it."""
+@dataclass(frozen=True)
+class ModelPipeline:
+    """One model's definitions, and what the shared landing sensor needs to watch its landing folder."""
+
+    definitions: Definitions
+    landing: LandingTarget
+
+
+def build_model_pipeline(spec: ModelSpec) -> ModelPipeline:
+    """Assets, checks, jobs and sensors of one model, all in the asset group named after it (its landings are
+    watched by the one landing sensor :func:`~retrain_platform.definitions.build_definitions` adds)."""
     keys = ModelKeys(spec.name)
     daily = DailyPartitionsDefinition(start_date=spec.partitions.start_date.isoformat())
     raw_batch, features = build_ingest_assets(spec, daily)
@@ -65,7 +76,7 @@ def build_model_definitions(spec: ModelSpec) -> Definitions:
     )
     assets = [raw_batch, features, drift_report, champion_performance, candidate, production]
     jobs = [ingest, retrain]
-    sensors = [build_landing_sensor(spec, ingest, daily)]
+    sensors = []
     if spec.source is not None:
         sensors.append(build_source_sensor(spec))
     if spec.feedback is not None:
@@ -80,4 +91,4 @@ def build_model_definitions(spec: ModelSpec) -> Definitions:
         assets.append(build_live_performance_asset(spec, live_days))
         jobs.append(live)
         sensors.append(build_feedback_sensor(spec, live, retrain))
-    return Definitions(assets=assets, jobs=jobs, sensors=sensors)
+    return ModelPipeline(Definitions(assets=assets, jobs=jobs, sensors=sensors), LandingTarget(spec, ingest, daily))

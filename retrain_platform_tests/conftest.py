@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from retrain_platform.definitions import build_definitions
+from retrain_platform.ingest.sensor import LANDING_SENSOR_NAME
 from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import ingest_job_name, retrain_job_name
 from retrain_platform.registry import ModelRegistry
@@ -144,10 +145,12 @@ class Platform:
 
     def tick(self):
         """Evaluate the landing sensor once (its result is returned, nothing is executed)."""
-        sensor = self.defs.resolve_sensor_def(f"{self.spec.name}_landing_sensor")
+        sensor = self.defs.resolve_sensor_def(LANDING_SENSOR_NAME)
         context = build_sensor_context(instance=self.instance, cursor=self.sensor_cursor, resources={"lake": self.lake})
         result = sensor(context)
         self.sensor_cursor = getattr(result, "cursor", None) or context.cursor
+        for event in getattr(result, "asset_events", None) or []:
+            self.instance.report_runless_asset_event(event)  # as the daemon stores a tick's asset events
         return result
 
     def ingest(self, day: dt.date | str, **kwargs):

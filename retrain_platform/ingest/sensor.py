@@ -1,4 +1,4 @@
-"""The landing sensor: one per model, watching its landing folder for new or changed daily files.
+"""The landing sensor: one for every model, watching each model's landing folder for new or changed daily files.
 
 A file's fingerprint (modification time and size) identifies one landing of it. The sensor requests an ingest run
 per landing and then follows that run through the tag ``retrain/landing`` (``model:day:fingerprint``), which every
@@ -23,13 +23,14 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
 
 from dagster import (
     AssetKey,
+    AssetObservation,
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
@@ -50,11 +51,17 @@ from dagster._core.storage.tags import WILL_RETRY_TAG
 from dagster._utils.error import SerializableErrorInfo
 from upath import UPath
 
+from retrain_platform.failpoints import failpoint
 from retrain_platform.keys import ModelKeys
 from retrain_platform.spec.model_spec import LandingSpec, ModelSpec
 from retrain_platform.storage.lake import Lake, is_remote, list_folder
 
 DEFAULT_INTERVAL_SECONDS = 30
+DEFAULT_LANDING_INTERVAL_SECONDS = 5
+LANDING_INTERVAL_ENV = "RETRAIN_LANDING_INTERVAL_SECONDS"
+LANDING_SENSOR_NAME = "landing_sensor"
+SCAN_ERROR_METADATA = "landing_error"
+"""Metadata key of the ``raw_batch`` observation the landing sensor records when a model's folder cannot be read."""
 FINGERPRINT_METADATA = "landed_fingerprint"
 
 LANDED_FILE_TAG = "retrain/landed_file"
@@ -284,6 +291,7 @@ class _Tick:
     context: SensorEvaluationContext
     spec: ModelSpec
     keys: ModelKeys
+    job_name: str
     lake: Lake
     now: float
     interval: float
@@ -337,7 +345,7 @@ class _Tick:
         # The first attempt's run key is the landing itself (as before retries existed), so a run an earlier
         # version requested for the same landing is not requested again.
         run_key = landing if attempt == 0 else f"{landing}:attempt-{attempt}"
-        self.requests.append(RunRequest(run_key=run_key, partition_key=path.stem, tags=tags))
+        self.requests.append(RunRequest(run_key=run_key, job_name=self.job_name, partition_key=path.stem, tags=tags))
         return Landing(entry.fingerprint, REQUESTED, attempt, _iso(self.now))
 
     def reject(self, path: Path, entry: Landing | None, landed: str, reason: str) -> Landing:
@@ -353,47 +361,111 @@ def _iso(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="seconds")
 
 
-def build_landing_sensor(
-    spec: ModelSpec,
-    job: JobDefinition,
-    partitions_def: PartitionsDefinition,
-    clock: Callable[[], float] = time.time,
-) -> SensorDefinition:
-    """The sensor that turns files landing in ``spec``'s landing folder into ingest runs, retried after faults.
+@dataclass(frozen=True)
+class LandingTarget:
+    """One model the landing sensor watches: its spec, the ingest job a landing starts, and its partitions."""
+
+    spec: ModelSpec
+    job: JobDefinition
+    """The model's ingest job (as ``define_asset_job`` returns it, resolved when the definitions are)."""
+    partitions_def: PartitionsDefinition
+
+
+def landing_interval() -> int:
+    """Seconds between landing sensor ticks: ``RETRAIN_LANDING_INTERVAL_SECONDS`` (default 5), never longer than
+    ``RETRAIN_SENSOR_INTERVAL_SECONDS`` when that is set shorter (tests)."""
+    interval = int(os.environ.get(LANDING_INTERVAL_ENV, DEFAULT_LANDING_INTERVAL_SECONDS))
+    return min(interval, sensor_interval())
+
+
+def load_cursors(cursor: str | None) -> dict[str, dict[str, Landing]]:
+    """The landing sensor's cursor: model -> file name -> :class:`Landing`."""
+    models = json.loads(cursor or "{}").get("models", {})
+    return {model: load_cursor(json.dumps(entries)) for model, entries in models.items()}
+
+
+def dump_cursors(models: dict[str, dict[str, Landing]], errors: dict[str, str]) -> str:
+    """The cursor as the sensor stores it: every model's entries, and the scan error last reported per model."""
+    plain = {model: json.loads(dump_cursor(entries)) for model, entries in sorted(models.items())}
+    return json.dumps({"models": plain, "errors": errors}, sort_keys=True)
+
+
+def _scan(tick: _Tick, target: LandingTarget, entries: dict[str, Landing]) -> dict[str, Landing]:
+    """One model's landing folder against its cursor entries; returns the entries to remember."""
+    failpoint(f"landing.scan.{target.spec.name}")
+    entries = dict(entries)
+    for path in landing_entries(tick.lake.landing_dir(target.spec)):
+        landed = fingerprint(path)
+        entry = entries.get(path.name)
+        if entry is not None and entry.fingerprint == landed and entry.state == DONE:
+            continue
+        if entry is None or entry.fingerprint != landed or entry.state == REJECTED:
+            # A rejection is re-examined every tick: the day may have ended since, or start_date moved.
+            if reason := rejection(path, target.spec, target.partitions_def):
+                entries[path.name] = tick.reject(path, entry, landed, reason)
+                continue
+            entry = Landing(landed, REQUESTED)  # not requested yet (no requested_at)
+        entries[path.name] = tick.follow(path, entry)
+    return entries
+
+
+def build_landing_sensor(targets: Sequence[LandingTarget], clock: Callable[[], float] = time.time) -> SensorDefinition:
+    """The one sensor that turns files landing in every model's landing folder into ingest runs, retried after
+    faults.
+
+    One sensor for all models rather than one each: a tick lists every folder (cheap next to a tick's own cost in
+    the daemon), so the interval can be short (landing to ingest in seconds) while fifty models store one tick per
+    interval, not fifty. A model whose folder cannot be read does not hold the others back: its entries stay as
+    they were, the tick goes on, and the error is recorded once (per distinct message) as an observation of the
+    model's ``raw_batch``, which the UI shows on the asset and notifications report as a ``sensor_error``.
 
     ``clock`` (seconds since the epoch) decides when a retry's backoff has passed; tests pass their own.
     """
-    interval = sensor_interval()
-    keys = ModelKeys(spec.name)
+    interval = landing_interval()
+    # Retries back off from the general sensor interval, not the short landing one, so a lasting fault costs a
+    # handful of failed runs an hour.
+    backoff = sensor_interval()
+    names = ", ".join(t.spec.name for t in targets)
 
     @sensor(
-        name=f"{spec.name}_landing_sensor",
-        job=job,
+        name=LANDING_SENSOR_NAME,
+        jobs=[t.job for t in targets],
         minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"Requests an ingest run for each new or changed file in {spec.landing.path}, "
+        description=f"Requests an ingest run for each new or changed file in the landing folder of {names}, "
         "and again after a run failed for a cause other than the data.",
     )
     def landing_sensor(context: SensorEvaluationContext, lake: Lake) -> SensorResult | SkipReason:
         """Request a run per new or changed landing, retry failed ones, report files that cannot be partitions."""
-        entries = load_cursor(context.cursor)
-        tick = _Tick(context, spec, keys, lake, clock(), interval, requests=[], reports=[], waiting=[])
-        for path in landing_entries(lake.landing_dir(spec)):
-            landed = fingerprint(path)
-            entry = entries.get(path.name)
-            if entry is not None and entry.fingerprint == landed and entry.state == DONE:
+        models = load_cursors(context.cursor)
+        errors: dict[str, str] = json.loads(context.cursor or "{}").get("errors", {})
+        now = clock()
+        requests, reports, waiting, events = [], [], [], []
+        for target in targets:
+            name = target.spec.name
+            keys = ModelKeys(name)
+            tick = _Tick(context, target.spec, keys, target.job.name, lake, now, backoff, requests, reports, waiting)
+            try:
+                models[name] = _scan(tick, target, models.get(name, {}))
+            except Exception as err:  # one model's folder must not stop the others' landings
+                detail = (str(err).strip().splitlines() or [""])[0][:300]
+                problem = (
+                    f"{lake.landing_dir(target.spec)}: the landing folder of {name} could not be read "
+                    f"({type(err).__name__}: {detail}); its landings wait until it can. "
+                    "Check that the folder (or bucket) exists and this process may list and read it."
+                )
+                context.log.error(problem)
+                reports.append(problem)
+                if errors.get(name) != problem:
+                    metadata = {SCAN_ERROR_METADATA: problem}
+                    events.append(AssetObservation(asset_key=keys.raw_batch, metadata=metadata))
+                errors[name] = problem
                 continue
-            if entry is None or entry.fingerprint != landed or entry.state == REJECTED:
-                # A rejection is re-examined every tick: the day may have ended since, or start_date moved.
-                if reason := rejection(path, spec, partitions_def):
-                    entries[path.name] = tick.reject(path, entry, landed, reason)
-                    continue
-                entry = Landing(landed, REQUESTED)  # not requested yet (no requested_at)
-            entries[path.name] = tick.follow(path, entry)
-        cursor = dump_cursor(entries)
-        if tick.requests:
-            return SensorResult(run_requests=tick.requests, cursor=cursor)
+            errors.pop(name, None)
+        cursor = dump_cursors(models, errors)
+        if requests or events:
+            return SensorResult(run_requests=requests, cursor=cursor, asset_events=events)
         context.update_cursor(cursor)
-        return SkipReason("; ".join(tick.reports + tick.waiting) or "no new or changed files")
+        return SkipReason("; ".join(reports + waiting) or "no new or changed files")
 
     return landing_sensor

@@ -26,6 +26,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from retrain_platform.automation.reasons import TRIGGER_TAG
 from retrain_platform.check_history import FAILING_SINCE
+from retrain_platform.ingest.sensor import LANDING_SENSOR_NAME, SCAN_ERROR_METADATA
 from retrain_platform.ingest.sql_source import source_sensor_name
 from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import retrain_job_name
@@ -148,6 +149,7 @@ def _asset_events(instance, spec, position, start, ui) -> Iterable[Notification]
         (keys.candidate_model, instance.fetch_materializations),
         (keys.production_model, instance.fetch_materializations),
         (keys.production_model, instance.fetch_observations),
+        (keys.raw_batch, instance.fetch_observations),
     ]
     for key, fetch in sources:
         name = f"{key.to_user_string()}:{fetch.__name__}"
@@ -163,6 +165,11 @@ def _asset_events(instance, spec, position, start, ui) -> Iterable[Notification]
             event = record.asset_materialization or record.asset_observation
             meta = {k: getattr(v, "value", v) for k, v in (event.metadata or {}).items()}
             link = _ui(ui, _asset_path(key))
+            if key == keys.raw_batch:
+                if problem := meta.get(SCAN_ERROR_METADATA):
+                    title = f"sensor {LANDING_SENSOR_NAME} could not read the landing folder"
+                    yield Notification("sensor_error", spec.name, title, str(problem), "error", link)
+                continue
             if key == keys.candidate_model:
                 yield Notification(
                     "trigger_fired",
@@ -252,8 +259,9 @@ def _run_events(instance, specs, position, start, ui) -> Iterable[Notification]:
 
 
 def _tick_events(instance, specs, position, start, ui, own_sensor: str) -> Iterable[Notification]:
-    names = {f"{spec.name}_landing_sensor": spec.name for spec in specs}
-    names |= {source_sensor_name(spec.name): spec.name for spec in specs if spec.source is not None}
+    # The landing sensor serves every model: its own failures are the platform's (a model's unreadable folder is
+    # reported as that model's raw_batch observation instead, see _asset_events).
+    names = {source_sensor_name(spec.name): spec.name for spec in specs if spec.source is not None}
     newest = position.ticks
     for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
         if state.instigator_name == own_sensor:

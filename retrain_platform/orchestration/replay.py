@@ -29,6 +29,7 @@ from dagster import (
 from dagster._core.storage.tags import AUTOMATION_CONDITION_TAG
 
 from retrain_platform.definitions import build_definitions
+from retrain_platform.ingest.sensor import LANDING_SENSOR_NAME
 from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import ingest_job_name, retrain_job_name
 from retrain_platform.resources import build_resources
@@ -123,7 +124,7 @@ class Replay:
         resources = resources or build_resources(home, resolve_env=True)
         self.defs: Definitions = build_definitions(specs, home, resources)
         self.lake: Lake = resources["lake"]
-        self.sensor_cursors: dict[str, str | None] = defaultdict(lambda: None)
+        self.sensor_cursor: str | None = None
         self.automation_cursor = None
         self.timeline: dict[str, list[DayRow]] = {name: [] for name in self.specs}
 
@@ -139,26 +140,27 @@ class Replay:
             raise KeyboardInterrupt(f"interrupted during run {run.run_id} of {job_name}")
         _record(row, spec, run)
 
-    def sensor_requests(self, name: str) -> list[RunRequest]:
-        """Tick ``name``'s landing sensor once; its run requests, tagged as the daemon tags them."""
-        sensor = self.defs.resolve_sensor_def(f"{name}_landing_sensor")
-        context = build_sensor_context(
-            instance=self.instance, cursor=self.sensor_cursors[name], resources={"lake": self.lake}
-        )
+    def sensor_requests(self) -> list[RunRequest]:
+        """Tick the landing sensor once; its run requests, tagged as the daemon tags them."""
+        sensor = self.defs.resolve_sensor_def(LANDING_SENSOR_NAME)
+        context = build_sensor_context(instance=self.instance, cursor=self.sensor_cursor, resources={"lake": self.lake})
         result = sensor(context)
-        self.sensor_cursors[name] = getattr(result, "cursor", None) or context.cursor
+        self.sensor_cursor = getattr(result, "cursor", None) or context.cursor
+        for event in getattr(result, "asset_events", None) or []:
+            self.instance.report_runless_asset_event(event)  # as the daemon stores a tick's asset events
         return [
             request.with_replaced_attrs(tags={**request.tags, "dagster/sensor_name": sensor.name})
             for request in getattr(result, "run_requests", None) or []
         ]
 
     def tick_sensors(self, rows: dict[str, DayRow]) -> None:
-        """Evaluate every landing sensor once and execute the runs it requests."""
-        for name, spec in self.specs.items():
-            for request in self.sensor_requests(name):
-                self._execute(
-                    spec, rows[name], ingest_job_name(name), partition_key=request.partition_key, tags=request.tags
-                )
+        """Evaluate the landing sensor once and execute the runs it requests, each in its model's ingest job."""
+        models = {ingest_job_name(name): spec for name, spec in self.specs.items()}
+        for request in self.sensor_requests():
+            spec = models[request.job_name]
+            self._execute(
+                spec, rows[spec.name], request.job_name, partition_key=request.partition_key, tags=request.tags
+            )
 
     def run_automation(self, now: dt.datetime, rows: dict[str, DayRow]) -> None:
         """Evaluate the automation conditions at ``now`` and execute what they request, until quiet."""

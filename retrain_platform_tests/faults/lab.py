@@ -124,7 +124,7 @@ class FaultLab:
     def save_state(self, drifted: list[dt.date]) -> None:
         """Write what lives only in this process (cursors, landed hashes, the clock) beside the lab's files."""
         state = {
-            "sensor_cursors": dict(self.replay.sensor_cursors),
+            "sensor_cursor": self.replay.sensor_cursor,
             "automation_cursor": serialize_value(self.replay.automation_cursor)
             if self.replay.automation_cursor
             else None,
@@ -137,7 +137,7 @@ class FaultLab:
     def load_state(self) -> list[dt.date]:
         """Restore what :meth:`save_state` wrote; returns the drifted days."""
         state = json.loads((self.root / self.STATE_FILE).read_text())
-        self.replay.sensor_cursors.update(state["sensor_cursors"])
+        self.replay.sensor_cursor = state["sensor_cursor"]
         if state["automation_cursor"]:
             self.replay.automation_cursor = deserialize_value(state["automation_cursor"])
         self.landed = {Path(path): digest for path, digest in state["landed"].items()}
@@ -205,7 +205,7 @@ class FaultLab:
         """Tick the landing sensor; its requests as worker requests (nothing is executed)."""
         return [
             {"job": ingest_job_name(self.spec.name), "partition": r.partition_key, "tags": dict(r.tags)}
-            for r in self.replay.sensor_requests(self.spec.name)
+            for r in self.replay.sensor_requests()
         ]
 
     def retrain_request(self) -> dict:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context
 
-from retrain_platform.ingest.sensor import build_landing_sensor
+from retrain_platform.ingest.sensor import LandingTarget, build_landing_sensor
 from retrain_platform.pipeline import ingest_job_name
 
 
 def tick_at(platform, now: float):
     """Evaluate the platform's landing sensor as if the clock read ``now`` (cursor kept like ``Platform.tick``)."""
     job = platform.defs.resolve_job_def(ingest_job_name(platform.spec.name))
-    sensor = build_landing_sensor(platform.spec, job, job.partitions_def, clock=lambda: now)
+    sensor = build_landing_sensor([LandingTarget(platform.spec, job, job.partitions_def)], clock=lambda: now)
     context = build_sensor_context(
         instance=platform.instance, cursor=platform.sensor_cursor, resources={"lake": platform.lake}
     )

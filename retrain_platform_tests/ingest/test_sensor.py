@@ -6,10 +6,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
-from dagster import RunRequest, SensorResult, SkipReason, partition_loading_context
+from dagster import RunRequest, SensorResult, SkipReason, build_sensor_context, partition_loading_context
 
+from retrain_platform.definitions import build_definitions
+from retrain_platform.failpoints import ENV as FAILPOINTS_ENV
+from retrain_platform.ingest.sensor import LANDING_SENSOR_NAME, SCAN_ERROR_METADATA, landing_interval, sensor_interval
+from retrain_platform.keys import ModelKeys
+from retrain_platform.pipeline import ingest_job_name
+from retrain_platform.registry import ModelRegistry
+from retrain_platform.storage.lake import Lake
 from retrain_platform_tests.conftest import START, credit_frame, make_spec
 
 NOTHING_NEW = "no new or changed files"
@@ -222,3 +230,53 @@ def test_lost_cursor_does_not_reingest_what_raw_batch_holds(platform):
     again = requested(platform.tick())
     assert sorted(again) == [ingested.isoformat(), pending.isoformat()]
     assert fingerprint(path) in again[ingested.isoformat()]
+
+
+def test_one_sensor_serves_every_model_and_one_unreadable_folder_holds_no_other_back(
+    tmp_path, instance, mlflow_uri, monkeypatch
+):
+    broken, healthy = make_spec(), make_spec()
+    lake = Lake(root=str(tmp_path / "home"))
+    registry = ModelRegistry(tracking_uri=mlflow_uri, artifact_root=(tmp_path / "artifacts").as_uri())
+    defs = build_definitions([broken, healthy], resources={"lake": lake, "registry": registry})
+    sensor = defs.resolve_sensor_def(LANDING_SENSOR_NAME)
+    for spec in (broken, healthy):
+        lake.land(spec, START.isoformat(), credit_frame(START, rows=20))
+    cursor = None
+
+    def tick():
+        nonlocal cursor
+        context = build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake})
+        result = sensor(context)
+        cursor = getattr(result, "cursor", None) or context.cursor
+        return result
+
+    monkeypatch.setenv(FAILPOINTS_ENV, f"landing.scan.{broken.name}=error")
+    first = tick()
+    [request] = first.run_requests
+    assert request.job_name == ingest_job_name(healthy.name) and request.partition_key == START.isoformat()
+    [observation] = first.asset_events
+    assert observation.asset_key == ModelKeys(broken.name).raw_batch
+    problem = observation.metadata[SCAN_ERROR_METADATA].value
+    assert str(lake.landing_dir(broken)) in problem and "InjectedFault" in problem and "could not be read" in problem
+
+    # still broken: reported in the skip reason, but recorded on the asset only once
+    second = tick()
+    assert isinstance(second, SkipReason) and problem in second.skip_message
+
+    # the folder reads again: its landing is requested, nothing of the other model is requested twice
+    monkeypatch.delenv(FAILPOINTS_ENV)
+    [late] = tick().run_requests
+    assert late.job_name == ingest_job_name(broken.name)
+    assert set(json.loads(cursor)["models"]) == {broken.name, healthy.name}
+    assert json.loads(cursor)["errors"] == {}
+
+
+def test_the_landing_interval_is_short_by_default_and_never_longer_than_the_sensor_interval(monkeypatch):
+    monkeypatch.delenv("RETRAIN_SENSOR_INTERVAL_SECONDS", raising=False)
+    monkeypatch.delenv("RETRAIN_LANDING_INTERVAL_SECONDS", raising=False)
+    assert (landing_interval(), sensor_interval()) == (5, 30)
+    monkeypatch.setenv("RETRAIN_LANDING_INTERVAL_SECONDS", "20")
+    assert landing_interval() == 20
+    monkeypatch.setenv("RETRAIN_SENSOR_INTERVAL_SECONDS", "1")
+    assert landing_interval() == 1

@@ -192,11 +192,12 @@ def test_cursor_of_the_previous_version_is_understood(platform, capfd):
     rejected = ingested.with_name("not-a-date.csv")
     rejected.write_text("x")
     assert platform.ingest(DAY).success  # what the old sensor's run did, untagged
-    # the old cursor: bare fingerprints (recorded when requested) and "rejected:" entries
-    platform.sensor_cursor = (
+    # the old entries: bare fingerprints (recorded when requested) and "rejected:" entries, under the model
+    old = (
         f'{{"{ingested.name}": "{fingerprint(ingested)}", "{pending.name}": "{fingerprint(pending)}", '
         f'"{rejected.name}": "rejected:{fingerprint(rejected)}"}}'
     )
+    platform.sensor_cursor = f'{{"models": {{"{platform.spec.name}": {old}}}}}'
     capfd.readouterr()
 
     # the ingested file is recognised from raw_batch; the other, whose run never succeeded, is requested again

@@ -54,6 +54,7 @@ import yaml
 from dagster import AssetRecordsFilter, DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from retrain_platform.definitions import AUTOMATION_SENSOR
+from retrain_platform.ingest.sensor import LANDING_SENSOR_NAME
 from retrain_platform.keys import ModelKeys
 from retrain_platform.pipeline import ingest_job_name, retrain_job_name
 from retrain_platform.registry import ModelRegistry
@@ -453,14 +454,14 @@ def run_scenario(scenario: Scenario, spec, landing: Path, registry: ModelRegistr
         # Nothing was launched by hand: every run came from a sensor and succeeded
         scenario.until("all runs finished", lambda: all(r.status in TERMINAL for r in instance.get_runs()), 0.5)
         runs = instance.get_runs()
-        sensors = {f"{NAME}_landing_sensor", AUTOMATION_SENSOR}
+        sensors = {LANDING_SENSOR_NAME, AUTOMATION_SENSOR}
         assert all(r.tags.get("dagster/sensor_name") in sensors for r in runs), describe_runs(instance)
         assert all(r.status == DagsterRunStatus.SUCCESS for r in runs), describe_runs(instance)
         retrains = [
             r for r in runs if r.job_name == retrain_job_name(NAME) or keys.candidate_model in (r.asset_selection or ())
         ]
         assert len(retrains) == 2, describe_runs(instance)
-        ingests = [r for r in runs if r.tags.get("dagster/sensor_name") == f"{NAME}_landing_sensor"]
+        ingests = [r for r in runs if r.tags.get("dagster/sensor_name") == LANDING_SENSOR_NAME]
         assert all(r.job_name == ingest_job_name(NAME) for r in ingests)
         assert len(ingests) == 6, describe_runs(instance)
         assert_no_tracebacks(daemon)

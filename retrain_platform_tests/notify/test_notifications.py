@@ -23,6 +23,8 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster_shared.error import SerializableErrorInfo
 from pydantic import ValidationError
 
+from retrain_platform.failpoints import ENV as FAILPOINTS_ENV
+from retrain_platform.ingest.sensor import LANDING_SENSOR_NAME
 from retrain_platform.notify.sensor import NOTIFICATIONS_SENSOR
 from retrain_platform.spec.notifications import NotificationsSpec, load_default_notifications
 from retrain_platform_tests.conftest import START, make_spec
@@ -178,19 +180,36 @@ def failed_tick(instance, sensor_name: str, error: str) -> None:
     )
 
 
-def test_a_failed_sensor_tick_is_reported_for_its_model(platform_factory, receivers):
+def test_a_failed_sensor_tick_is_reported(platform_factory, receivers):
     hook, mailbox = receivers
     platform = notifying_platform(platform_factory, mailbox, events=["sensor_error"])
     notifier = Notifier(platform)
     notifier.tick()
 
-    failed_tick(platform.instance, f"{platform.spec.name}_landing_sensor", "PermissionError: landing folder\nmore")
+    failed_tick(platform.instance, LANDING_SENSOR_NAME, "PermissionError: landing folder\nmore")
     notifier.tick()
     notifier.tick()
 
     [text] = hook.texts
-    assert text.startswith(f"[{platform.spec.name}] sensor {platform.spec.name}_landing_sensor failed")
+    assert f"sensor {LANDING_SENSOR_NAME} failed" in text
     assert "PermissionError: landing folder" in text and "more" not in text
+
+
+def test_an_unreadable_landing_folder_is_reported_for_its_model_once(platform_factory, receivers, monkeypatch):
+    hook, mailbox = receivers
+    platform = notifying_platform(platform_factory, mailbox, events=["sensor_error"])
+    notifier = Notifier(platform)
+    notifier.tick()
+
+    monkeypatch.setenv(FAILPOINTS_ENV, f"landing.scan.{platform.spec.name}=error")
+    for _ in range(3):  # the folder stays unreadable for three ticks: one observation, one notification
+        platform.tick()
+    notifier.tick()
+    notifier.tick()
+
+    [text] = hook.texts
+    assert text.startswith(f"[{platform.spec.name}] sensor {LANDING_SENSOR_NAME} could not read the landing folder")
+    assert "InjectedFault" in text and str(platform.lake.landing_dir(platform.spec)) in text
 
 
 @pytest.mark.parametrize(
