@@ -25,6 +25,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import os
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,6 +155,29 @@ def _info(mv) -> VersionInfo:
     return VersionInfo(mv.name, str(mv.version), mv.run_id, created, dict(mv.tags or {}))
 
 
+@contextlib.contextmanager
+def _fluent_uri(uri: str):
+    """Point MLflow's fluent API at ``uri`` for the block, then put the environment back.
+
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into ``os.environ``, where the platform reads
+    the user's choice of store (``settings.mlflow_tracking_uri``): left there, every resource built later in the
+    process (a code server, a test worker) would silently use the last store a training wrote to.
+    """
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class ModelRegistry(ConfigurableResource):
     """MLflow tracking store plus registry; ``tracking_uri`` may be ``sqlite:///...`` locally or an MLflow server."""
 
@@ -255,9 +279,8 @@ class ModelRegistry(ConfigurableResource):
 
         model = spec.name
         # Model.log only works through the fluent API, which reads the process-wide tracking URI.
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        with mlflow.start_run(experiment_id=self._experiment_id(model), tags=tags) as run:
+        experiment = self._experiment_id(model)
+        with _fluent_uri(self.tracking_uri), mlflow.start_run(experiment_id=experiment, tags=tags) as run:
             mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics(metrics)
             failpoint("registry.run_open")  # a crash here leaves the MLflow run RUNNING (see close_abandoned_runs)

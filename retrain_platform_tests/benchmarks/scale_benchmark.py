@@ -28,8 +28,9 @@ data with a seed of its own. For each N, one fresh subprocess (so imports are pa
    daemon each run would also pay a process start and imports (``LocalRunLauncher``), which this in-process
    figure leaves out; 6 shows that cost.
 6. ``--daemon`` only (about 5 minutes, mostly waiting on sensor ticks: too long for the default run): the
-   real ``dagster-daemon`` on a temporary instance with the shipped ``dagster.yaml`` and the **default** 30 s
-   sensor interval, one model. After a warm-up (three days land, the first model is trained), a few days land
+   real ``dagster-daemon`` on a temporary instance with the shipped ``dagster.yaml`` and the **default**
+   intervals (the landing sensor's 5 s, the automation sensor's 30 s), one model. After a warm-up (three days
+   land, the first model is trained), a few days land
    one at a time, each at a random phase of the sensors' ticks; recorded are the latencies from the file's
    rename to the ingest run's end and to the gate's promotion (the ``production_model`` materialization: the
    champion alias moved), with their parts (sensor wait, queue and launch, run; the same for the retrain), and
@@ -412,6 +413,11 @@ def daemon_latency(root: Path, landings: int, timeout: float = 150.0) -> dict:
     from dagster import AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
     from retrain_platform.demo.generator import churn_day, land
+    from retrain_platform.ingest.sensor import (
+        DEFAULT_INTERVAL_SECONDS,
+        DEFAULT_LANDING_INTERVAL_SECONDS,
+        LANDING_INTERVAL_ENV,
+    )
     from retrain_platform.keys import ModelKeys
     from retrain_platform.pipeline import ingest_job_name
     from retrain_platform.spec import load_specs
@@ -446,7 +452,8 @@ def daemon_latency(root: Path, landings: int, timeout: float = 150.0) -> dict:
             "RETRAIN_MLFLOW_ARTIFACTS": (folder / "artifacts").as_uri(),
         }
     )
-    env.pop("RETRAIN_SENSOR_INTERVAL_SECONDS", None)  # the default interval, 30 s
+    env.pop("RETRAIN_SENSOR_INTERVAL_SECONDS", None)  # the default intervals: 30 s, and 5 s for landings
+    env.pop(LANDING_INTERVAL_ENV, None)
     env.pop("PYTHONWARNINGS")
     from retrain_platform.registry import ModelRegistry
 
@@ -454,7 +461,8 @@ def daemon_latency(root: Path, landings: int, timeout: float = 150.0) -> dict:
     landing = Lake(root=str(home)).landing_dir(spec)
     keys = ModelKeys(spec.name)
     drift_date = dt.date.fromisoformat(DRIFT_DATE)
-    result: dict = {"landings": [], "interval_s": 30}
+    intervals = {"interval_s": DEFAULT_INTERVAL_SECONDS, "landing_interval_s": DEFAULT_LANDING_INTERVAL_SECONDS}
+    result: dict = {"landings": [], **intervals}
     with DagsterInstance.from_config(str(dagster_home)) as instance:
 
         def gate_events(after: int) -> list:
@@ -570,7 +578,8 @@ def format_daemon(daemon: dict) -> str:
     )
     return "\n".join(
         [
-            f"under dagster-daemon, 1 model, default {daemon['interval_s']} s sensor interval, "
+            f"under dagster-daemon, 1 model, default intervals (landing sensor "
+            f"{daemon.get('landing_interval_s', daemon['interval_s'])} s, automation {daemon['interval_s']} s), "
             f"{len(daemon['landings'])} landings at random tick phases (warm-up {daemon['warm_up_s']:.0f} s, "
             f"total {daemon['total_s']:.0f} s):",
             f"  landing -> ingest finished p50: {verdict(daemon['ingest_p50_s'], TARGET_INGEST_P50_SECONDS)}",

@@ -7,6 +7,7 @@ and moved with ``shutil``, and ``retrain relocate-home`` through the CLI.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 
@@ -99,3 +100,12 @@ def test_a_tracking_server_or_a_missing_store_is_refused_with_what_to_do(tmp_pat
     assert main(["relocate-home", "--dry-run"]) == 1
     err = capsys.readouterr().err
     assert "a tracking server keeps its own artifact locations" in err and "secret" not in err
+
+
+def test_training_leaves_the_processs_choice_of_tracking_store_alone(platform, monkeypatch):
+    # MLflow's set_tracking_uri writes MLFLOW_TRACKING_URI into the environment, where the platform reads the
+    # user's choice: after a training, resources built in the same process must not follow the last store used.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    platform.land_and_ingest(4)
+    assert platform.retrain().success and platform.registry.champion(platform.spec.name) is not None
+    assert "MLFLOW_TRACKING_URI" not in os.environ
