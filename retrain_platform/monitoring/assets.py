@@ -90,7 +90,7 @@ def build_monitoring_assets(
         description="Per-column drift of the partition against the champion's training window (same methods and "
         "thresholds as evidently's DataDriftPreset), with a sampled evidently HTML report built with the check's "
         "share and per-column thresholds: `report` links it as `retrain serve` answers it (RETRAIN_SERVE_URL), "
-        "`report_file` is the file relative to RETRAIN_HOME.",
+        "`report_file` is the file relative to the lake root.",
     )
     def drift_report(context: AssetExecutionContext, lake: Lake, registry: ModelRegistry) -> MaterializeResult:
         """Compare the partition with the champion's reference sketch; link the evidently report."""

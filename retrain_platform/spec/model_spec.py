@@ -382,7 +382,7 @@ DEFAULT_PROBATION_DAYS = 3
 class FeedbackSpec(_Strict):
     """Where the delayed labels of live predictions land, and how they are matched with the prediction log.
 
-    One file per arrival day lands in ``path`` (relative to ``RETRAIN_HOME`` unless absolute), named
+    One file per arrival day lands in ``path`` (relative to the lake root unless absolute or a URL), named
     ``YYYY-MM-DD.parquet`` (or ``.csv``) and written atomically like a landing. It holds the target column and the
     key: with ``key: request_id`` the ``request_id`` ``retrain serve`` answered (and ``row``, the row's position in
     its request, for requests of several rows; 0 when absent); with any other ``key``, that feature column, whose

@@ -80,7 +80,7 @@ def test_drift_report_compares_each_partition_with_the_champions_window(seeded, 
         # the evidently HTML report was written for the partition and is linked where retrain serve answers it
         day = days[label].isoformat()
         assert meta["report"] == f"http://127.0.0.1:8000/reports/{SEEDED_MODEL}/drift/{day}"
-        assert meta["report_file"] == f"reports/{SEEDED_MODEL}/drift/{day}.html"  # relative to RETRAIN_HOME
+        assert meta["report_file"] == f"reports/{SEEDED_MODEL}/drift/{day}.html"  # relative to the lake root
         report = platform.home / meta["report_file"]
         assert report == platform.lake.report_path(SEEDED_MODEL, day)
         assert report.is_file() and "<html" in report.read_text(errors="replace")[:2000].lower()

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import s3fs
@@ -307,3 +308,21 @@ def test_the_demo_never_deletes_a_remote_lake_it_did_not_create(tmp_path, bucket
     assert "--reset" in _prepare_demo_home(tmp_path / "home", reset=False)
     assert _prepare_demo_home(tmp_path / "home", reset=True) is None
     assert {k for k in objects(bucket) if k.startswith("demo/")} == {f"demo/{DEMO_MARKER}"}
+
+
+def test_the_prediction_log_and_label_files_live_in_the_bucket(bucket):
+    spec = make_spec(feedback={"path": "feedback/credit", "min_labels": 10, "label_delay_days": 2})
+    lake = Lake(root=f"s3://{bucket}/live")
+    day = START.isoformat()
+    for part in ("b", "a"):
+        lake.write_predictions(spec.name, day, pa.table({"request_id": [part], "prediction": [1.0]}), part)
+    # a part still being written elsewhere (a dot-name) is not read, like on disk
+    lake_path(f"s3://{bucket}/live/lake/{spec.name}/predictions/{day}/.part-c.parquet").write_bytes(b"PAR1")
+    assert lake.prediction_days(spec.name) == [day]
+    assert lake.prediction_parts(spec.name, day) == 2
+    assert sorted(lake.read_predictions(spec.name, day)["request_id"]) == ["a", "b"]
+
+    labels = lake.feedback_dir(spec) / f"{day}.parquet"
+    labels.write_bytes(pd.DataFrame({"request_id": ["a"], "defaulted": [1]}).to_parquet())
+    assert lake.label_files(spec) == {day: labels}
+    assert lake.read_labels(spec, labels)["defaulted"].tolist() == [1]
